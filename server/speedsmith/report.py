@@ -1,0 +1,74 @@
+"""The result of one optimisation run: a frozen dataclass shared by the CLI and the server."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Verdict = Literal["improved", "no-improvement", "refused", "error"]
+
+PHASES = ("workload", "generation", "verification", "total")
+
+
+@dataclass(frozen=True)
+class CandidateCounts:
+    generated: int = 0
+    parsed: int = 0
+    equivalent: int = 0
+    faster: int = 0
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    prompt: int = 0
+    completion: int = 0
+
+
+@dataclass(frozen=True)
+class FunctionEdit:
+    """Replace ``source[start_byte:end_byte]`` (UTF-8 bytes of the file) with ``new_text``."""
+
+    start_byte: int
+    end_byte: int
+    new_text: str
+
+
+@dataclass(frozen=True)
+class OptimizeReport:
+    target: str
+    verdict: Verdict
+    reason: str
+    model: str
+    original: str
+    speedup: float | None = None
+    ci95: tuple[float, float] | None = None
+    candidates: CandidateCounts = field(default_factory=CandidateCounts)
+    tokens: TokenCounts = field(default_factory=TokenCounts)
+    seconds: dict[str, float] = field(default_factory=dict)
+    optimized: str | None = None
+    diff: str | None = None
+    edit: FunctionEdit | None = None
+    recorded_calls: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's ``--json`` object (see README)."""
+        data = asdict(self)
+        data.pop("edit")
+        data["ci95"] = list(self.ci95) if self.ci95 else None
+        return data
+
+    def summary(self) -> str:
+        """One line for a status message, e.g. '6 candidates, 1 equivalent, none faster'."""
+        c = self.candidates
+        if self.verdict == "improved" and self.speedup is not None and self.ci95:
+            return (
+                f"verified {self.speedup:.2f}x faster (95% CI {self.ci95[0]:.2f}-{self.ci95[1]:.2f}x)"
+                f" - {c.generated} candidates, {c.equivalent} equivalent"
+            )
+        if self.verdict == "no-improvement":
+            faster = "none faster" if c.faster == 0 else f"{c.faster} faster"
+            return (
+                f"no verified speedup: {c.generated} candidates, {c.parsed} parsed, "
+                f"{c.equivalent} equivalent, {faster}"
+            )
+        return f"{self.verdict}: {self.reason}"

@@ -1,0 +1,173 @@
+"""Settings: one typed object, a default for every field, camelCase on the wire.
+
+Precedence, lowest first:
+
+1. the defaults below;
+2. LSP ``initializationOptions``;
+3. LSP ``workspace/configuration`` (section ``speedsmith``);
+4. the project's ``pyproject.toml`` ``[tool.speedsmith]`` table;
+5. command-line flags (CLI only).
+
+Unknown keys and invalid values never fail: they are dropped with a warning and the
+default (or the lower layer's value) is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BUDGET_PRESETS: dict[str, int] = {"quick": 4, "standard": 8, "max": 24}
+"""Budget presets, in candidates generated."""
+
+BACKENDS = ("llama", "replay")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option speedsmith reads. Field names are snake_case; the wire uses camelCase."""
+
+    model_path: str | None = None
+    """A GGUF file; None means the embedded SmolLM2-135M-Instruct model."""
+    n_gpu_layers: int = 0
+    """Layers offloaded to the GPU (-1: all). Ignored by CPU-only builds of llama.cpp."""
+    n_threads: int | None = None
+    """Threads for generation; None lets llama.cpp choose."""
+    n_ctx: int = 2048
+    budget: str | int = "quick"
+    """Candidates to generate: a number or a preset (quick, standard, max)."""
+    min_speedup: float = 1.1
+    """Lower 95% confidence bound the speedup must clear."""
+    seed: int | None = None
+    temperature: float = 0.7
+    backend: str = "llama"
+    """``llama`` (real model) or ``replay`` (candidates from ``replay_file``)."""
+    replay_file: str | None = None
+    python: str | None = None
+    """Interpreter that runs the project's tests; None: the one running speedsmith."""
+    float_rel_tol: float = 1e-9
+    float_abs_tol: float = 1e-12
+    max_recorded_calls: int = 200
+    workload_timeout_seconds: float = 120.0
+    candidate_timeout_seconds: float = 30.0
+    candidate_memory_mb: int = 2048
+    timing_max_rounds: int = 40
+    timing_max_seconds: float = 10.0
+
+    def candidate_count(self) -> int:
+        """The budget as a number of candidates."""
+        if isinstance(self.budget, int):
+            return self.budget
+        return BUDGET_PRESETS[self.budget]
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Return the value converted to the field's type, or raise ValueError."""
+    if name == "budget":
+        if isinstance(value, bool):
+            raise ValueError("expected a positive integer or one of " + ", ".join(BUDGET_PRESETS))
+        if isinstance(value, int) and value > 0:
+            return value
+        if isinstance(value, str) and value.isdigit() and int(value) > 0:
+            return int(value)
+        if isinstance(value, str) and value in BUDGET_PRESETS:
+            return value
+        raise ValueError("expected a positive integer or one of " + ", ".join(BUDGET_PRESETS))
+    if name == "backend":
+        if value not in BACKENDS:
+            raise ValueError("expected one of " + ", ".join(BACKENDS))
+        return value
+    default = _FIELDS[name].default
+    optional = default is None or name in {"seed", "n_threads", "model_path", "python"}
+    if value is None:
+        if optional:
+            return None
+        raise ValueError("must not be null")
+    kind: type = type(default) if default is not None else _optional_kind(name)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError("expected true or false")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("expected an integer")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("expected a number")
+        if name == "min_speedup" and value < 1.0:
+            raise ValueError("must be at least 1.0")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        return value
+    raise ValueError("unsupported")  # pragma: no cover
+
+
+def _optional_kind(name: str) -> type:
+    return {"seed": int, "n_threads": int, "model_path": str, "python": str, "replay_file": str}[
+        name
+    ]
+
+
+def merge(base: Settings, options: Mapping[str, Any] | None, *, origin: str) -> tuple[
+    Settings, list[str]
+]:
+    """Overlay ``options`` (camelCase or snake_case keys) on ``base``.
+
+    Returns the new settings and one warning per ignored key or invalid value.
+    """
+    if not options:
+        return base, []
+    if not isinstance(options, Mapping):
+        return base, [f"{origin}: expected an object of settings, ignored"]
+    changes: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in options.items():
+        name = snake(str(key))
+        if name not in _FIELDS:
+            warnings.append(f"{origin}: unknown setting {key!r} ignored")
+            continue
+        try:
+            changes[name] = _coerce(name, value)
+        except ValueError as err:
+            warnings.append(f"{origin}: setting {key!r}={value!r} ignored: {err}")
+    return dataclasses.replace(base, **changes), warnings
+
+
+def from_pyproject(project_root: Path) -> dict[str, Any]:
+    """The ``[tool.speedsmith]`` table of ``project_root/pyproject.toml`` ({} if none)."""
+    path = project_root / "pyproject.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    table = data.get("tool", {}).get("speedsmith", {})
+    return table if isinstance(table, dict) else {}
+
+
+def to_wire(settings: Settings) -> dict[str, Any]:
+    """camelCase dict of every field (used for docs and the editors' defaults check)."""
+    return {camel(f.name): getattr(settings, f.name) for f in dataclasses.fields(settings)}
+
+
+DEFAULTS = Settings()
+__all__ = ["BUDGET_PRESETS", "DEFAULTS", "Settings", "from_pyproject", "merge", "to_wire"]
