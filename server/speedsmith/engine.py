@@ -5,15 +5,78 @@ Knows nothing of LSP. Blocking; callers run it off their event loop.
 
 from __future__ import annotations
 
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from speedsmith.report import OptimizeReport
+from speedsmith import edits
+from speedsmith.errors import Cancelled, SpeedsmithError
+from speedsmith.isolate import FunctionInfo, collect_context, find_function
+from speedsmith.llm.base import Backend
+from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
+from speedsmith.search.best_of_n import SearchResult, best_of_n
 from speedsmith.settings import Settings
+from speedsmith.verify.verifier import verify
+from speedsmith.workload import Workload, record_workload, run_tests_with_candidate
 
 ProgressFn = Callable[[str, str], None]
 """``progress(phase, message)``; phase is one of ``workload``, ``generation``, ``verification``."""
+
+
+def load_backend(settings: Settings) -> Backend:
+    """The configured backend (the llama.cpp model is loaded once and kept)."""
+    if settings.backend == "replay":
+        from speedsmith.llm.replay import ReplayBackend
+
+        return ReplayBackend.from_file(settings.replay_file)
+    from speedsmith.llm.llama import load
+
+    return load(
+        settings.model_path,
+        n_gpu_layers=settings.n_gpu_layers,
+        n_ctx=settings.n_ctx,
+        n_threads=settings.n_threads,
+    )
+
+
+def model_name(settings: Settings) -> str:
+    if settings.backend == "replay":
+        return f"replay:{Path(settings.replay_file or '-').name}"
+    if settings.model_path:
+        return Path(settings.model_path).name
+    from speedsmith.llm.model import FILE_NAME
+
+    return FILE_NAME
+
+
+class _Run:
+    """One optimisation: its inputs, timings, and the report it ends with."""
+
+    def __init__(self, path: Path, qualname: str, settings: Settings, source: str | None):
+        self.path = path
+        self.qualname = qualname
+        self.settings = settings
+        self.source = source
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self.original = ""
+        self.recorded_calls = 0
+
+    def report(self, verdict: str, reason: str, **fields: object) -> OptimizeReport:
+        self.seconds["total"] = time.perf_counter() - self.started
+        target = f"{self.path}::{self.qualname}"
+        return OptimizeReport(
+            target=target,
+            verdict=verdict,  # type: ignore[arg-type]
+            reason=reason,
+            model=model_name(self.settings),
+            original=self.original,
+            seconds={k: round(v, 3) for k, v in self.seconds.items()},
+            recorded_calls=self.recorded_calls,
+            **fields,  # type: ignore[arg-type]
+        )
 
 
 def optimize(
@@ -24,6 +87,7 @@ def optimize(
     source: str | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    backend: Backend | None = None,
 ) -> OptimizeReport:
     """Optimise ``qualname`` in the file at ``path``.
 
@@ -32,4 +96,159 @@ def optimize(
     syntax errors, missing model...) come back as verdict ``refused``/``error`` with a reason;
     never raises except ``speedsmith.errors.Cancelled`` once ``cancel`` is set.
     """
-    raise NotImplementedError
+    run = _Run(Path(path).resolve(), qualname, settings, source)
+    report = progress or (lambda phase, message: None)
+    try:
+        return _optimize(run, report, cancel, backend)
+    except Cancelled:
+        raise
+    except SpeedsmithError as err:
+        return run.report("error", str(err))
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
+
+
+def _optimize(
+    run: _Run, progress: ProgressFn, cancel: threading.Event | None, backend: Backend | None
+) -> OptimizeReport:
+    try:
+        disk = run.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return run.report("error", f"cannot read {run.path}: {err}")
+    source = run.source if run.source is not None else disk
+    fn = find_function(source, run.qualname)  # SourceError / TargetNotFound -> error
+    run.original = fn.source
+    if fn.is_nested:
+        return run.report("refused", f"{run.qualname} is nested in a function: tests cannot call it directly")
+    try:
+        on_disk = find_function(disk, run.qualname).source
+    except SpeedsmithError:
+        on_disk = None
+    if on_disk != fn.source:
+        return run.report("refused", f"{run.qualname} has unsaved changes: save the file first")
+
+    with tempfile.TemporaryDirectory(prefix="speedsmith-") as tmp:
+        progress("workload", "Recording calls from the project's tests")
+        started = time.perf_counter()
+        workload = record_workload(
+            run.path,
+            run.qualname,
+            python=run.settings.python,
+            max_calls=run.settings.max_recorded_calls,
+            timeout=run.settings.workload_timeout_seconds,
+            cancel=cancel,
+            out_dir=Path(tmp),
+        )
+        run.recorded_calls = workload.calls
+        refusal = _refusal(workload, run.qualname)
+        if refusal is None:
+            progress("workload", f"Checking the original is deterministic ({workload.calls} calls)")
+            baseline = verify(run.path, run.qualname, workload, None, run.settings, cancel=cancel)
+            if not baseline.equivalent:
+                refusal = (
+                    f"{run.qualname} is not deterministic or cannot be replayed: "
+                    f"a second run differs from the recorded one ({baseline.reason})"
+                )
+        run.seconds["workload"] = time.perf_counter() - started
+        if refusal is not None:
+            return run.report("refused", refusal)
+        _check_cancel(cancel)
+
+        progress("generation", "Loading the model")
+        started = time.perf_counter()
+        if backend is None:
+            backend = load_backend(run.settings)
+        seed = run.settings.seed if run.settings.seed is not None else int(time.time()) % 100000
+        result = best_of_n(
+            fn,
+            collect_context(source, fn),
+            backend,
+            lambda candidate: verify(
+                run.path, run.qualname, workload, candidate, run.settings, cancel=cancel
+            ),
+            n=run.settings.candidate_count(),
+            temperature=run.settings.temperature,
+            seed=seed,
+            progress=progress,
+            cancel=cancel,
+        )
+        run.seconds["generation"] = time.perf_counter() - started - result.verification_seconds
+        run.seconds["verification"] = result.verification_seconds
+        return _conclude(run, fn, source, workload, result, progress, cancel)
+
+
+def _refusal(workload: Workload, qualname: str) -> str | None:
+    if workload.error:
+        return f"could not record calls of {qualname}: {workload.error}"
+    if workload.calls == 0:
+        why = f" ({workload.skipped} calls could not be recorded)" if workload.skipped else ""
+        return f"no test calls {qualname}: nothing to verify a candidate against{why}"
+    return None
+
+
+def _conclude(
+    run: _Run,
+    fn: FunctionInfo,
+    source: str,
+    workload: Workload,
+    result: SearchResult,
+    progress: ProgressFn,
+    cancel: threading.Event | None,
+) -> OptimizeReport:
+    counts = CandidateCounts(
+        generated=result.generated,
+        parsed=result.parsed,
+        equivalent=len(result.equivalent),
+        faster=len(result.faster),
+    )
+    tokens = TokenCounts(result.prompt_tokens, result.completion_tokens)
+    started = time.perf_counter()
+    for attempt in result.faster:
+        assert attempt.source is not None and attempt.verdict is not None
+        progress("verification", "Running the project's tests on the best candidate")
+        passed, _output = run_tests_with_candidate(
+            run.path,
+            run.qualname,
+            attempt.source,
+            tuple(t for t in workload.reached_tests if t not in workload.failed_tests),
+            python=run.settings.python,
+            timeout=run.settings.workload_timeout_seconds,
+            cancel=cancel,
+        )
+        if not passed:
+            continue
+        run.seconds["verification"] = run.seconds.get("verification", 0.0) + (
+            time.perf_counter() - started
+        )
+        edit = edits.function_edit(source, fn, attempt.source)
+        new_source = edits.apply_edit(source, edit)
+        return run.report(
+            "improved",
+            attempt.verdict.reason,
+            speedup=round(attempt.verdict.speedup or 1.0, 3),
+            ci95=tuple(round(x, 3) for x in attempt.verdict.ci95 or (1.0, 1.0)),
+            candidates=counts,
+            tokens=tokens,
+            optimized=attempt.source,
+            diff=edits.unified_diff(source, new_source, _display_path(run.path)),
+            edit=edit,
+        )
+    run.seconds["verification"] = run.seconds.get("verification", 0.0) + (
+        time.perf_counter() - started
+    )
+    faster = "none faster" if counts.faster == 0 else f"{counts.faster} faster but failed the tests"
+    reason = (
+        f"{counts.generated} candidates, {counts.parsed} parsed, "
+        f"{counts.equivalent} equivalent, {faster}"
+    )
+    return run.report("no-improvement", reason, candidates=counts, tokens=tokens)
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name

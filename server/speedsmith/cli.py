@@ -1,0 +1,172 @@
+"""Command line: ``speedsmith optimize``, ``speedsmith serve``, ``speedsmith model``.
+
+Drives the same engine as the language server. Progress and the human report go to stderr;
+``--json`` prints one object on stdout. Only ``--apply`` ever writes to a user file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from speedsmith import __version__, edits
+from speedsmith.errors import Cancelled, ModelError
+from speedsmith.report import OptimizeReport
+from speedsmith.settings import DEFAULTS, Settings, from_pyproject, merge
+from speedsmith.workload import project_root
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="speedsmith", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"speedsmith {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    opt = sub.add_parser("optimize", help="optimise one function, verified against your tests")
+    opt.add_argument("target", help="path/to/module.py::function (or ::Class.method)")
+    opt.add_argument("--budget", help="candidates to generate: a number or quick|standard|max")
+    opt.add_argument("--seed", type=int, help="make sampling repeatable")
+    opt.add_argument("--model", dest="model_path", help="a GGUF file instead of the embedded model")
+    opt.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1: all)")
+    opt.add_argument("--min-speedup", type=float, help="required lower 95%% bound (default 1.1)")
+    opt.add_argument("--backend", choices=["llama", "replay"], help="llama (default) or replay")
+    opt.add_argument("--replay-file", help="candidates for the replay backend (JSON)")
+    opt.add_argument("--apply", action="store_true", help="write the verified edit to the file")
+    opt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    serve = sub.add_parser("serve", help="run the language server (stdio by default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+
+    model = sub.add_parser("model", help="manage the embedded model")
+    model.add_argument("action", choices=["fetch", "path"], help="fetch: install it; path: show it")
+    return parser
+
+
+def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings:
+    """Defaults < pyproject.toml [tool.speedsmith] < command-line flags."""
+    settings, warnings = merge(DEFAULTS, from_pyproject(project_root(file)), origin="pyproject.toml")
+    flags = {
+        key: getattr(args, key)
+        for key in (
+            "budget",
+            "seed",
+            "model_path",
+            "n_gpu_layers",
+            "min_speedup",
+            "backend",
+            "replay_file",
+        )
+        if getattr(args, key, None) is not None
+    }
+    settings, more = merge(settings, flags, origin="command line")
+    for warning in warnings + more:
+        err.print(f"[yellow]warning:[/] {warning}")
+    return settings
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, highlight=False)
+    if "::" not in args.target:
+        err.print("[red]error:[/] target must look like path/to/module.py::function")
+        return 2
+    file_text, qualname = args.target.rsplit("::", 1)
+    file = Path(file_text)
+    if not file.is_file():
+        err.print(f"[red]error:[/] no such file: {file}")
+        return 2
+    settings = settings_for(file, args, err)
+    from speedsmith.engine import optimize
+
+    with err.status("starting", spinner="dots") as status:
+
+        def progress(phase: str, message: str) -> None:
+            status.update(f"[bold]{phase}[/]: {message}")
+
+        try:
+            report = optimize(file, qualname, settings, progress=progress)
+        except (Cancelled, KeyboardInterrupt):
+            err.print("cancelled")
+            return 130
+    _print_report(report, err, display=args.target)
+    if args.apply and report.verdict == "improved" and report.edit is not None:
+        text = file.read_text(encoding="utf-8")
+        # The engine read the same file; refuse if it changed meanwhile.
+        if report.original and report.original not in _dedented_sources(text, qualname):
+            err.print("[red]error:[/] the file changed during the search; nothing written")
+            return 1
+        file.write_text(edits.apply_edit(text, report.edit), encoding="utf-8")
+        err.print(f"applied to {file}")
+    if args.json:
+        data: dict[str, Any] = report.to_json()
+        data["target"] = args.target
+        print(json.dumps(data, indent=2))
+    return 1 if report.verdict == "error" else 0
+
+
+def _dedented_sources(text: str, qualname: str) -> set[str]:
+    from speedsmith.isolate import find_function
+
+    try:
+        return {find_function(text, qualname).source}
+    except Exception:
+        return set()
+
+
+def _print_report(report: OptimizeReport, err: Console, *, display: str) -> None:
+    colour = {"improved": "green", "no-improvement": "yellow", "refused": "yellow"}.get(
+        report.verdict, "red"
+    )
+    err.print(f"[bold {colour}]{report.verdict}[/] {display}: {report.reason}")
+    c = report.candidates
+    if c.generated:
+        rate = f"{100 * c.parsed / c.generated:.0f}%"
+        err.print(
+            f"candidates: {c.generated} generated, {c.parsed} parsed ({rate}), "
+            f"{c.equivalent} equivalent, {c.faster} faster"
+        )
+        err.print(f"tokens: {report.tokens.prompt} prompt, {report.tokens.completion} completion")
+    if report.recorded_calls:
+        err.print(f"recorded calls from your tests: {report.recorded_calls}")
+    if report.speedup is not None and report.ci95 is not None:
+        lo, hi = report.ci95
+        err.print(f"speedup: {report.speedup:.2f}x (95% CI {lo:.2f}-{hi:.2f}x)")
+    if report.seconds:
+        err.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
+    err.print(f"model: {report.model}")
+    if report.diff:
+        err.print(report.diff, markup=False)
+
+
+def _model(args: argparse.Namespace) -> int:
+    from speedsmith.llm import model
+
+    err = Console(stderr=True, highlight=False)
+    if args.action == "path":
+        print(model.embedded_model_path())
+        return 0
+    try:
+        model.fetch_embedded_model(log=lambda message: err.print(message))
+    except ModelError as error:
+        err.print(f"[red]error:[/] {error}")
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "optimize":
+        return _optimize(args)
+    if args.command == "model":
+        return _model(args)
+    from speedsmith.lsp.server import start
+
+    start(tcp=args.tcp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

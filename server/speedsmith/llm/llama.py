@@ -1,0 +1,129 @@
+"""The llama.cpp backend (llama-cpp-python): local GGUF models, GPU offload when built for it.
+
+The chat template comes from the GGUF's own metadata; the assistant reply is prefilled (e.g.
+with an opening code fence and the function's header) so a small model cannot break the format
+before it starts. Cancellation is checked on every token through ``stopping_criteria``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from speedsmith.errors import Cancelled, ModelError
+from speedsmith.llm.base import Generation, Prompt
+from speedsmith.llm.model import resolve_model
+
+_LOADED: dict[tuple[Any, ...], LlamaBackend] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+class LlamaBackend:
+    def __init__(self, path: Path, *, n_gpu_layers: int, n_ctx: int, n_threads: int | None):
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as err:  # pragma: no cover - a broken install
+            raise ModelError(f"llama-cpp-python is not installed: {err}") from err
+        self.name = path.name
+        self._lock = threading.Lock()
+        try:
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+                self._llama = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_gpu_layers=n_gpu_layers,
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    seed=0,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as err:
+            raise ModelError(f"could not load model {path}: {err}") from err
+        metadata = self._llama.metadata
+        template = metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(f"{path.name} has no chat template in its metadata")
+        vocab = self._llama.tokenizer_._model  # the model's own token strings
+        eos = vocab.token_get_text(self._llama.token_eos())
+        bos = vocab.token_get_text(self._llama.token_bos())
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self.n_ctx = n_ctx
+
+    def render(self, prompt: Prompt) -> str:
+        messages = [{"role": "system", "content": prompt.system}]
+        for user, assistant in prompt.examples:
+            messages.append({"role": "user", "content": user})
+            messages.append({"role": "assistant", "content": assistant})
+        messages.append({"role": "user", "content": prompt.user})
+        rendered = self._formatter(messages=messages).prompt
+        return rendered + prompt.prefill
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def generate(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        temperature: float,
+        seed: int,
+        stop: tuple[str, ...],
+        cancel: threading.Event | None = None,
+    ) -> Generation:
+        import llama_cpp
+
+        def cancelled(_ids: Any, _logits: Any) -> bool:
+            return cancel is not None and cancel.is_set()
+
+        text = self.render(prompt)
+        started = time.perf_counter()
+        with self._lock:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            prompt_tokens = self.count_tokens(text)
+            room = self.n_ctx - prompt_tokens - 8
+            if room < 16:
+                raise ModelError(
+                    f"the prompt ({prompt_tokens} tokens) does not fit the context window "
+                    f"({self.n_ctx}); raise nCtx or optimise a smaller function"
+                )
+            result: Any = self._llama.create_completion(
+                prompt=text,
+                max_tokens=min(max_tokens, room),
+                temperature=temperature,
+                top_p=0.95,
+                top_k=40,
+                repeat_penalty=1.05,
+                seed=seed,
+                stop=list(stop),
+                stopping_criteria=llama_cpp.StoppingCriteriaList([cancelled]),
+            )
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        usage = result["usage"]
+        return Generation(
+            text=result["choices"][0]["text"],
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            seconds=time.perf_counter() - started,
+        )
+
+
+def load(
+    model_path: str | None, *, n_gpu_layers: int, n_ctx: int, n_threads: int | None
+) -> LlamaBackend:
+    """A loaded backend, shared between runs with the same configuration."""
+    path = resolve_model(model_path)
+    key = (str(path), path.stat().st_mtime_ns, n_gpu_layers, n_ctx, n_threads)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED.clear()  # one model in memory at a time
+            _LOADED[key] = LlamaBackend(
+                path, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, n_threads=n_threads
+            )
+        return _LOADED[key]

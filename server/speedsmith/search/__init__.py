@@ -1,0 +1,1 @@
+"""Search: spend a generation budget on candidates and keep the best verified one."""

@@ -1,0 +1,1 @@
+"""Verification: run candidates in a sandboxed child, compare behaviour, decide on speed."""

@@ -1,0 +1,145 @@
+"""Sandbox: run the verification harness in a child process and stream its verdicts.
+
+The child gets a scratch working directory, an allow-listed environment, resource limits it
+applies to itself before importing user code (CPU seconds, address space, file size, open
+files), its own process group (killed as a whole at the deadline or when the parent has what
+it needs), and capped output. Its messages are JSON lines, parsed with a size cap; nothing it
+writes is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from speedsmith.errors import Cancelled
+
+HARNESS = Path(__file__).resolve().with_name("harness.py")
+MAX_LINE_BYTES = 1 << 20
+ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "TMPDIR")
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int = 60
+    memory_bytes: int = 4 << 30
+    file_bytes: int = 16 << 20
+    open_files: int = 256
+
+
+@dataclass
+class ChildRun:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    returncode: int | None = None
+    timed_out: bool = False
+    stderr_tail: str = ""
+
+
+def clean_env(scratch: Path) -> dict[str, str]:
+    env = {key: os.environ[key] for key in ENV_ALLOW if key in os.environ}
+    env.update(
+        HOME=str(scratch),
+        TMPDIR=str(scratch),
+        PYTHONHASHSEED="0",
+        PYTHONDONTWRITEBYTECODE="1",
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    return env
+
+
+def _reader(stream: Any, lines: queue.Queue[bytes | None]) -> None:
+    try:
+        while True:
+            line = stream.readline(MAX_LINE_BYTES)
+            if not line:
+                break
+            lines.put(line)
+    finally:
+        lines.put(None)
+
+
+def run_harness(
+    config: dict[str, Any],
+    *,
+    python: str | None = None,
+    limits: Limits = Limits(),
+    timeout_seconds: float = 30.0,
+    on_message: Callable[[dict[str, Any]], bool] | None = None,
+    cancel: threading.Event | None = None,
+) -> ChildRun:
+    """Run the harness with ``config``; ``on_message`` returns False to stop the child early."""
+    run = ChildRun()
+    with tempfile.TemporaryDirectory(prefix="speedsmith-sandbox-") as tmp:
+        scratch = Path(tmp)
+        config = dict(config, limits=limits.__dict__)
+        config_path = scratch / "config.json"
+        config_path.write_text(json.dumps(config), encoding="utf-8")
+        stderr_file = scratch / "stderr.txt"
+        with stderr_file.open("wb") as stderr:
+            process = subprocess.Popen(
+                [python or sys.executable, "-I", str(HARNESS), str(config_path)],
+                cwd=scratch,
+                env=clean_env(scratch),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,
+            )
+            lines: queue.Queue[bytes | None] = queue.Queue()
+            thread = threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True)
+            thread.start()
+            deadline = time.monotonic() + timeout_seconds
+            try:
+                while True:
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("cancelled")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        run.timed_out = True
+                        break
+                    try:
+                        line = lines.get(timeout=min(left, 0.1))
+                    except queue.Empty:
+                        continue
+                    if line is None:
+                        break
+                    try:
+                        message = json.loads(line)
+                    except ValueError:
+                        continue
+                    if not isinstance(message, dict):
+                        continue
+                    run.messages.append(message)
+                    if message.get("phase") == "done":
+                        break
+                    if on_message is not None and not on_message(message):
+                        break
+            finally:
+                _kill_group(process)
+                thread.join(timeout=1)
+                run.returncode = process.returncode
+        run.stderr_tail = stderr_file.read_bytes()[-4000:].decode("utf-8", "replace")
+    return run
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, 9)
+        except ProcessLookupError:
+            pass
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()

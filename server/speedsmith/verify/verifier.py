@@ -1,0 +1,109 @@
+"""Verify one candidate: equivalence on the recorded workload, then the timing decision."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from speedsmith.settings import Settings
+from speedsmith.verify.sandbox import Limits, run_harness
+from speedsmith.verify.timing import TimingDecision, decide
+from speedsmith.workload import Workload, module_location
+
+
+@dataclass(frozen=True)
+class Verdict:
+    equivalent: bool
+    reason: str
+    mismatches: tuple[str, ...] = ()
+    speedup: float | None = None
+    ci95: tuple[float, float] | None = None
+    faster: bool = False
+    rounds: int = 0
+    seconds: float = 0.0
+
+
+def verify(
+    file: Any,
+    qualname: str,
+    workload: Workload,
+    candidate: str | None,
+    settings: Settings,
+    *,
+    timing: bool = True,
+    cancel: threading.Event | None = None,
+) -> Verdict:
+    """``candidate`` None replays the original itself (a determinism check, no timing)."""
+    started = time.perf_counter()
+    sys_path, module = module_location(file)
+    min_round_seconds = 0.005
+    config: dict[str, Any] = {
+        "sys_path": str(sys_path),
+        "module": module,
+        "qualname": qualname,
+        "workload": str(workload.path),
+        "candidate": candidate,
+        "rel_tol": settings.float_rel_tol,
+        "abs_tol": settings.float_abs_tol,
+        "timing": None
+        if candidate is None or not timing
+        else {"max_rounds": settings.timing_max_rounds, "min_round_seconds": min_round_seconds},
+    }
+    original: list[float] = []
+    new: list[float] = []
+    decision: list[TimingDecision] = []
+
+    def on_message(message: dict[str, Any]) -> bool:
+        if message.get("phase") == "equivalence" and not message.get("equivalent"):
+            return False
+        if message.get("phase") != "round":
+            return True
+        original.append(float(message["original"]))
+        new.append(float(message["candidate"]))
+        if len(original) % 2 == 0:
+            current = decide(original, new, min_speedup=settings.min_speedup)
+            if current.state != "undecided":
+                decision.append(current)
+                return False
+        return True
+
+    limits = Limits(
+        cpu_seconds=int(settings.candidate_timeout_seconds) + 5,
+        memory_bytes=settings.candidate_memory_mb << 20,
+    )
+    budget = settings.candidate_timeout_seconds + settings.timing_max_seconds
+    run = run_harness(
+        config,
+        python=settings.python,
+        limits=limits,
+        timeout_seconds=budget,
+        on_message=on_message,
+        cancel=cancel,
+    )
+    seconds = time.perf_counter() - started
+    by_phase = {m.get("phase"): m for m in run.messages}
+    if "error" in by_phase:
+        return Verdict(False, str(by_phase["error"].get("error")), seconds=seconds)
+    equivalence = by_phase.get("equivalence")
+    if equivalence is None:
+        why = "timed out" if run.timed_out else f"exited with status {run.returncode}"
+        detail = run.stderr_tail.strip().splitlines()[-1:] if run.stderr_tail.strip() else []
+        reason = f"the candidate's process {why} before reporting" + (
+            f" ({detail[0][:200]})" if detail else ""
+        )
+        return Verdict(False, reason, seconds=seconds)
+    mismatches = tuple(str(m) for m in equivalence.get("mismatches", []))[:5]
+    if not equivalence.get("equivalent"):
+        return Verdict(False, mismatches[0] if mismatches else "not equivalent", mismatches, seconds=seconds)
+    if config["timing"] is None:
+        return Verdict(True, "equivalent", seconds=seconds)
+    final = decision[0] if decision else decide(original, new, min_speedup=settings.min_speedup, final=True)
+    if final.rounds == 0:
+        return Verdict(True, "equivalent, but timing produced no rounds", seconds=seconds)
+    faster = final.state == "faster"
+    reason = (
+        f"{final.speedup:.2f}x (95% CI {final.ci95[0]:.2f}-{final.ci95[1]:.2f}) over {final.rounds} rounds"
+    )
+    return Verdict(True, reason, (), final.speedup, final.ci95, faster, final.rounds, seconds)

@@ -1,0 +1,17 @@
+"""Workload: the calls of the target recorded from the project's own pytest tests."""
+
+from speedsmith.workload.capture import (
+    Workload,
+    module_location,
+    project_root,
+    record_workload,
+    run_tests_with_candidate,
+)
+
+__all__ = [
+    "Workload",
+    "module_location",
+    "project_root",
+    "record_workload",
+    "run_tests_with_candidate",
+]

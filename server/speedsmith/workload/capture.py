@@ -1,0 +1,195 @@
+"""Run the project's pytest tests in a subprocess with the capture plugin.
+
+``record_workload`` records every call of the target; ``run_tests_with_candidate`` runs the
+tests that reached it with a candidate substituted (the final gate before an edit is offered).
+Neither writes to the project: pytest's cache provider is disabled and output goes to a
+temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from speedsmith.errors import Cancelled
+
+PLUGIN_DIR = Path(__file__).resolve().parent
+PLUGIN = "speedsmith_capture"
+ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "tox.ini", ".git")
+
+
+@dataclass(frozen=True)
+class Workload:
+    path: Path
+    """The pickle file holding the recorded calls (read by the verification harness)."""
+    calls: int
+    skipped: int
+    """Calls whose arguments or results could not be pickled."""
+    truncated: bool
+    reached_tests: tuple[str, ...]
+    """pytest node ids of the tests that called the target."""
+    failed_tests: tuple[str, ...]
+    """Of those, the ones that failed with the original code."""
+    original_seconds: float
+    """Sum of the recorded calls' durations."""
+    error: str
+    pytest_output: str
+
+
+def project_root(path: Path) -> Path:
+    """The nearest folder above ``path`` holding a project marker, else the file's folder."""
+    for folder in path.resolve().parents:
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return path.resolve().parent
+
+
+def module_location(path: Path) -> tuple[Path, str]:
+    """(sys.path entry, dotted module name) for a module file: packages are folders with
+    ``__init__.py``."""
+    path = path.resolve()
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").exists():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, ".".join(parts)
+
+
+def _env(config: dict[str, Any]) -> dict[str, str]:
+    env = dict(os.environ)
+    extra = [str(PLUGIN_DIR), config["sys_path"]]
+    if env.get("PYTHONPATH"):
+        extra.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(extra)
+    env["SPEEDSMITH_CAPTURE"] = json.dumps(config)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+def _run_pytest(
+    python: str,
+    root: Path,
+    config: dict[str, Any],
+    args: list[str],
+    *,
+    timeout: float,
+    cancel: threading.Event | None,
+) -> tuple[int, str]:
+    command = [python, "-m", "pytest", "-q", "-p", PLUGIN, "-p", "no:cacheprovider"]
+    command += ["-p", "no:randomly", "--color=no", "-x" if config["mode"] == "substitute" else ""]
+    command = [c for c in command if c] + args
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            env=_env(config),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            while process.poll() is None:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the tests took longer than {timeout:.0f} s")
+                time.sleep(0.05)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, 9)
+                process.wait()
+        output.seek(0)
+        text = output.read()[-20000:].decode("utf-8", "replace")
+    return process.returncode, text
+
+
+def record_workload(
+    file: Path,
+    qualname: str,
+    *,
+    python: str | None = None,
+    max_calls: int = 200,
+    timeout: float = 120.0,
+    cancel: threading.Event | None = None,
+    out_dir: Path,
+) -> Workload:
+    """Run the project's tests once, recording the target's calls into ``out_dir``."""
+    root = project_root(file)
+    sys_path, module = module_location(file)
+    out = out_dir / "workload.pkl"
+    config = {
+        "mode": "record",
+        "module": module,
+        "qualname": qualname,
+        "sys_path": str(sys_path),
+        "out": str(out),
+        "max_calls": max_calls,
+    }
+    try:
+        _code, output = _run_pytest(
+            python or sys.executable, root, config, [], timeout=timeout, cancel=cancel
+        )
+    except TimeoutError as err:
+        return _empty(out, str(err), "")
+    if not out.exists():
+        return _empty(out, "pytest did not run (is pytest installed for this interpreter?)", output)
+    with out.open("rb") as handle:
+        data = pickle.load(handle)
+    reached = tuple(data["reached"])
+    return Workload(
+        path=out,
+        calls=len(data["calls"]),
+        skipped=int(data["skipped"]),
+        truncated=bool(data["truncated"]),
+        reached_tests=reached,
+        failed_tests=tuple(t for t in reached if data["tests"].get(t, "passed") != "passed"),
+        original_seconds=sum(float(c["seconds"]) for c in data["calls"]),
+        error=str(data["error"]),
+        pytest_output=output,
+    )
+
+
+def _empty(out: Path, error: str, output: str) -> Workload:
+    return Workload(out, 0, 0, False, (), (), 0.0, error, output)
+
+
+def run_tests_with_candidate(
+    file: Path,
+    qualname: str,
+    candidate: str,
+    tests: tuple[str, ...],
+    *,
+    python: str | None = None,
+    timeout: float = 120.0,
+    cancel: threading.Event | None = None,
+) -> tuple[bool, str]:
+    """Run ``tests`` (node ids) with the candidate substituted: (all passed, pytest output)."""
+    root = project_root(file)
+    sys_path, module = module_location(file)
+    config = {
+        "mode": "substitute",
+        "module": module,
+        "qualname": qualname,
+        "sys_path": str(sys_path),
+        "candidate": candidate,
+    }
+    try:
+        code, output = _run_pytest(
+            python or sys.executable, root, config, list(tests), timeout=timeout, cancel=cancel
+        )
+    except TimeoutError as err:
+        return False, str(err)
+    return code == 0, output

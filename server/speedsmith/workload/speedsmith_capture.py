@@ -1,0 +1,176 @@
+"""pytest plugin (stdlib only): record every call of the target, or substitute a candidate.
+
+Loaded into the project's own pytest run with ``-p speedsmith_capture``; configured by the
+``SPEEDSMITH_CAPTURE`` environment variable (JSON):
+
+``{"mode": "record" | "substitute", "module": "pkg.mod", "qualname": "Class.method",
+"sys_path": "/project", "out": "/tmp/x/workload.pkl", "max_calls": 200,
+"max_bytes": 67108864, "candidate": "<source, substitute mode>"}``
+
+Record mode wraps the target before test modules are collected and pickles, for each
+outermost call: the arguments before the call, the return value or the exception, and the
+arguments after the call (to see mutation). Substitute mode replaces the target with the
+candidate's definition, so the project's tests run against it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import pickle
+import sys
+import threading
+import time
+from typing import Any
+
+_CONFIG: dict[str, Any] = {}
+_CALLS: list[dict[str, Any]] = []
+_STATE = {"skipped": 0, "truncated": False, "bytes": 0, "installed": False, "error": ""}
+_TESTS: dict[str, str] = {}
+_REACHED: set[str] = set()
+_CURRENT_TEST = {"nodeid": ""}
+_DEPTH = threading.local()
+
+
+def _resolve(module: Any, qualname: str) -> tuple[Any, str, Any]:
+    """(owner, attribute name, raw attribute) of ``qualname`` inside ``module``."""
+    owner = module
+    parts = qualname.split(".")
+    for part in parts[:-1]:
+        owner = getattr(owner, part)
+    name = parts[-1]
+    raw = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+    return owner, name, raw
+
+
+def _record_wrapper(func: Any) -> Any:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_DEPTH, "value", 0)
+        full = _STATE["truncated"] or len(_CALLS) >= _CONFIG.get("max_calls", 200)
+        if depth > 0 or full:
+            if full and depth == 0:
+                _STATE["truncated"] = True
+            return func(*args, **kwargs)
+        _REACHED.add(_CURRENT_TEST["nodeid"])
+        try:
+            before = pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            _STATE["skipped"] += 1
+            return func(*args, **kwargs)
+        _DEPTH.value = depth + 1
+        started = time.perf_counter()
+        try:
+            value = func(*args, **kwargs)
+        except BaseException as exc:
+            seconds = time.perf_counter() - started
+            _DEPTH.value = depth
+            _store(before, args, kwargs, seconds, exc=exc)
+            raise
+        seconds = time.perf_counter() - started
+        _DEPTH.value = depth
+        _store(before, args, kwargs, seconds, value=value)
+        return value
+
+    return wrapper
+
+
+def _store(
+    before: bytes,
+    args: Any,
+    kwargs: Any,
+    seconds: float,
+    *,
+    value: Any = None,
+    exc: BaseException | None = None,
+) -> None:
+    try:
+        after = pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        result = None if exc is not None else pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        _STATE["skipped"] += 1
+        return
+    size = len(before) + len(after) + len(result or b"")
+    if _STATE["bytes"] + size > _CONFIG.get("max_bytes", 64 << 20):
+        _STATE["truncated"] = True
+        return
+    _STATE["bytes"] += size
+    _CALLS.append(
+        {
+            "args": before,
+            "after": after,
+            "result": result,
+            "exc_type": None if exc is None else _type_name(type(exc)),
+            "exc_message": None if exc is None else str(exc)[:500],
+            "seconds": seconds,
+            "test": _CURRENT_TEST["nodeid"],
+        }
+    )
+
+
+def _type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _substitute(module: Any, qualname: str, source: str) -> None:
+    owner, name, _raw = _resolve(module, qualname)
+    namespace = module.__dict__ if owner is module else dict(module.__dict__)
+    exec(compile(source, f"<speedsmith candidate {qualname}>", "exec"), namespace)
+    setattr(owner, name, namespace[name])
+
+
+def _install() -> None:
+    if _STATE["installed"] or not _CONFIG:
+        return
+    _STATE["installed"] = True
+    root = _CONFIG["sys_path"]
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(_CONFIG["module"])
+        if _CONFIG["mode"] == "substitute":
+            _substitute(module, _CONFIG["qualname"], _CONFIG["candidate"])
+            return
+        owner, name, raw = _resolve(module, _CONFIG["qualname"])
+    except Exception as exc:
+        _STATE["error"] = f"cannot import {_CONFIG['module']}: {type(exc).__name__}: {exc}"
+        return
+    if isinstance(raw, staticmethod | classmethod):
+        setattr(owner, name, type(raw)(_record_wrapper(raw.__func__)))
+    else:
+        setattr(owner, name, _record_wrapper(raw))
+
+
+def pytest_configure(config: Any) -> None:
+    text = os.environ.get("SPEEDSMITH_CAPTURE")
+    if text:
+        _CONFIG.update(json.loads(text))
+        _install()
+
+
+def pytest_runtest_setup(item: Any) -> None:
+    _CURRENT_TEST["nodeid"] = item.nodeid
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    if report.when == "call" or report.outcome != "passed":
+        previous = _TESTS.get(report.nodeid)
+        if previous in (None, "passed"):
+            _TESTS[report.nodeid] = report.outcome
+
+
+def pytest_unconfigure(config: Any) -> None:
+    if not _CONFIG or _CONFIG.get("mode") != "record":
+        return
+    data = {
+        "calls": _CALLS,
+        "skipped": _STATE["skipped"],
+        "truncated": _STATE["truncated"],
+        "error": _STATE["error"],
+        "tests": _TESTS,
+        "reached": sorted(_REACHED),
+    }
+    with open(_CONFIG["out"], "wb") as handle:
+        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
