@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings:
     """Defaults < pyproject.toml [tool.speedsmith] < command-line flags."""
-    settings, warnings = merge(DEFAULTS, from_pyproject(project_root(file)), origin="pyproject.toml")
+    settings, warnings = merge(
+        DEFAULTS, from_pyproject(project_root(file)), origin="pyproject.toml"
+    )
     flags = {
         key: getattr(args, key)
         for key in (

@@ -122,7 +122,9 @@ def _optimize(
     fn = find_function(source, run.qualname)  # SourceError / TargetNotFound -> error
     run.original = fn.source
     if fn.is_nested:
-        return run.report("refused", f"{run.qualname} is nested in a function: tests cannot call it directly")
+        return run.report(
+            "refused", f"{run.qualname} is nested in a function: tests cannot call it directly"
+        )
     try:
         on_disk = find_function(disk, run.qualname).source
     except SpeedsmithError:

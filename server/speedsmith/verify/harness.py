@@ -200,7 +200,14 @@ def _time(
             prepared = prepare(loops)
             seconds[fn is original] = _run_all(fn, prepared)
             del prepared
-        emit({"phase": "round", "round": index, "original": seconds[True], "candidate": seconds[False]})
+        emit(
+            {
+                "phase": "round",
+                "round": index,
+                "original": seconds[True],
+                "candidate": seconds[False],
+            }
+        )
 
 
 def main() -> int:

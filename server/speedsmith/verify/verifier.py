@@ -96,14 +96,18 @@ def verify(
         return Verdict(False, reason, seconds=seconds)
     mismatches = tuple(str(m) for m in equivalence.get("mismatches", []))[:5]
     if not equivalence.get("equivalent"):
-        return Verdict(False, mismatches[0] if mismatches else "not equivalent", mismatches, seconds=seconds)
+        return Verdict(
+            False, mismatches[0] if mismatches else "not equivalent", mismatches, seconds=seconds
+        )
     if config["timing"] is None:
         return Verdict(True, "equivalent", seconds=seconds)
-    final = decision[0] if decision else decide(original, new, min_speedup=settings.min_speedup, final=True)
+    final = (
+        decision[0]
+        if decision
+        else decide(original, new, min_speedup=settings.min_speedup, final=True)
+    )
     if final.rounds == 0:
         return Verdict(True, "equivalent, but timing produced no rounds", seconds=seconds)
     faster = final.state == "faster"
-    reason = (
-        f"{final.speedup:.2f}x (95% CI {final.ci95[0]:.2f}-{final.ci95[1]:.2f}) over {final.rounds} rounds"
-    )
+    reason = f"{final.speedup:.2f}x (95% CI {final.ci95[0]:.2f}-{final.ci95[1]:.2f}) over {final.rounds} rounds"
     return Verdict(True, reason, (), final.speedup, final.ci95, faster, final.rounds, seconds)

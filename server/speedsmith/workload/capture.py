@@ -36,7 +36,7 @@ class Workload:
     """Calls whose arguments or results could not be pickled."""
     truncated: bool
     reached_tests: tuple[str, ...]
-    """pytest node ids of the tests that called the target."""
+    """pytest node ids of the tests that called the target, with absolute paths."""
     failed_tests: tuple[str, ...]
     """Of those, the ones that failed with the original code."""
     original_seconds: float
@@ -148,14 +148,18 @@ def record_workload(
         return _empty(out, "pytest did not run (is pytest installed for this interpreter?)", output)
     with out.open("rb") as handle:
         data = pickle.load(handle)
-    reached = tuple(data["reached"])
+    # Node ids are relative to pytest's rootdir, which may differ from the folder pytest runs
+    # in: keep them absolute so a later run can select them from anywhere.
+    rootdir = Path(data["rootdir"] or root)
+    reached = tuple(str(rootdir / node) for node in data["reached"] if node)
+    outcomes = {str(rootdir / node): outcome for node, outcome in data["tests"].items()}
     return Workload(
         path=out,
         calls=len(data["calls"]),
         skipped=int(data["skipped"]),
         truncated=bool(data["truncated"]),
         reached_tests=reached,
-        failed_tests=tuple(t for t in reached if data["tests"].get(t, "passed") != "passed"),
+        failed_tests=tuple(t for t in reached if outcomes.get(t, "passed") != "passed"),
         original_seconds=sum(float(c["seconds"]) for c in data["calls"]),
         error=str(data["error"]),
         pytest_output=output,

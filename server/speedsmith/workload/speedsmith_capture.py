@@ -27,7 +27,14 @@ from typing import Any
 
 _CONFIG: dict[str, Any] = {}
 _CALLS: list[dict[str, Any]] = []
-_STATE = {"skipped": 0, "truncated": False, "bytes": 0, "installed": False, "error": ""}
+_STATE = {
+    "skipped": 0,
+    "truncated": False,
+    "bytes": 0,
+    "installed": False,
+    "error": "",
+    "rootdir": "",
+}
 _TESTS: dict[str, str] = {}
 _REACHED: set[str] = set()
 _CURRENT_TEST = {"nodeid": ""}
@@ -147,6 +154,7 @@ def pytest_configure(config: Any) -> None:
     text = os.environ.get("SPEEDSMITH_CAPTURE")
     if text:
         _CONFIG.update(json.loads(text))
+        _STATE["rootdir"] = str(config.rootpath)
         _install()
 
 
@@ -171,6 +179,7 @@ def pytest_unconfigure(config: Any) -> None:
         "error": _STATE["error"],
         "tests": _TESTS,
         "reached": sorted(_REACHED),
+        "rootdir": _STATE["rootdir"],
     }
     with open(_CONFIG["out"], "wb") as handle:
         pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
