@@ -128,9 +128,9 @@ def _optional_kind(name: str) -> type:
     ]
 
 
-def merge(base: Settings, options: Mapping[str, Any] | None, *, origin: str) -> tuple[
-    Settings, list[str]
-]:
+def merge(
+    base: Settings, options: Mapping[str, Any] | None, *, origin: str
+) -> tuple[Settings, list[str]]:
     """Overlay ``options`` (camelCase or snake_case keys) on ``base``.
 
     Returns the new settings and one warning per ignored key or invalid value.
