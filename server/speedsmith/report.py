@@ -62,8 +62,9 @@ class OptimizeReport:
         c = self.candidates
         if self.verdict == "improved" and self.speedup is not None and self.ci95:
             return (
-                f"verified {self.speedup:.2f}x faster (95% CI {self.ci95[0]:.2f}-{self.ci95[1]:.2f}x)"
-                f" - {c.generated} candidates, {c.equivalent} equivalent"
+                f"verified {self.speedup:.2f}x faster "
+                f"(95% CI {self.ci95[0]:.2f}-{self.ci95[1]:.2f}x) - "
+                f"{c.generated} candidates, {c.equivalent} equivalent"
             )
         if self.verdict == "no-improvement":
             faster = "none faster" if c.faster == 0 else f"{c.faster} faster"

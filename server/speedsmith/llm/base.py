@@ -9,7 +9,7 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Prompt:
-    """A chat prompt whose assistant reply starts with ``prefill`` (already written for the model)."""
+    """A chat prompt; the assistant's reply starts with ``prefill`` (written for the model)."""
 
     system: str
     user: str

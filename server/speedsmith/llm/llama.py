@@ -47,14 +47,14 @@ class LlamaBackend:
         template = metadata.get("tokenizer.chat_template")
         if not template:
             raise ModelError(f"{path.name} has no chat template in its metadata")
-        vocab = self._llama.tokenizer_._model  # the model's own token strings
-        eos = vocab.token_get_text(self._llama.token_eos())
-        bos = vocab.token_get_text(self._llama.token_bos())
+        model: Any = self._llama._model  # the model's own token strings
+        eos = model.token_get_text(self._llama.token_eos())
+        bos = model.token_get_text(self._llama.token_bos())
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self.n_ctx = n_ctx
 
     def render(self, prompt: Prompt) -> str:
-        messages = [{"role": "system", "content": prompt.system}]
+        messages: list[Any] = [{"role": "system", "content": prompt.system}]
         for user, assistant in prompt.examples:
             messages.append({"role": "user", "content": user})
             messages.append({"role": "assistant", "content": assistant})

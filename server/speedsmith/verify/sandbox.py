@@ -9,6 +9,7 @@ writes is unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -136,10 +137,8 @@ def run_harness(
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 9)
-        except ProcessLookupError:
-            pass
     process.wait()
     if process.stdout is not None:
         process.stdout.close()

@@ -109,5 +109,6 @@ def verify(
     if final.rounds == 0:
         return Verdict(True, "equivalent, but timing produced no rounds", seconds=seconds)
     faster = final.state == "faster"
-    reason = f"{final.speedup:.2f}x (95% CI {final.ci95[0]:.2f}-{final.ci95[1]:.2f}) over {final.rounds} rounds"
+    low, high = final.ci95
+    reason = f"{final.speedup:.2f}x (95% CI {low:.2f}-{high:.2f}) over {final.rounds} rounds"
     return Verdict(True, reason, (), final.speedup, final.ci95, faster, final.rounds, seconds)

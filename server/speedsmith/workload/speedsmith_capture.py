@@ -27,7 +27,7 @@ from typing import Any
 
 _CONFIG: dict[str, Any] = {}
 _CALLS: list[dict[str, Any]] = []
-_STATE = {
+_STATE: dict[str, Any] = {
     "skipped": 0,
     "truncated": False,
     "bytes": 0,
