@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from speedsmith.edits import apply_edit, function_edit, unified_diff
 from speedsmith.isolate import FunctionInfo, find_function, parse_functions
 from speedsmith.report import FunctionEdit

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from speedsmith.engine import optimize
 from speedsmith.errors import Cancelled
 from speedsmith.settings import Settings

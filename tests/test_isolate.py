@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+
 from speedsmith.errors import SourceError, TargetNotFound
 from speedsmith.isolate import (
     FunctionInfo,

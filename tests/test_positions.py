@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from speedsmith.isolate import find_function
 from speedsmith.positions import byte_to_position, position_to_byte
 
