@@ -7,6 +7,7 @@ before it starts. Cancellation is checked on every token through ``stopping_crit
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -52,6 +53,10 @@ class LlamaBackend:
         bos = model.token_get_text(self._llama.token_bos())
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self.n_ctx = n_ctx
+
+    def close(self) -> None:
+        with self._lock:
+            self._llama.close()
 
     def render(self, prompt: Prompt) -> str:
         messages: list[Any] = [{"role": "system", "content": prompt.system}]
@@ -114,6 +119,14 @@ class LlamaBackend:
         )
 
 
+@atexit.register
+def _close_all() -> None:
+    """Free models before interpreter teardown (llama-cpp-python's __del__ fails late)."""
+    for backend in _LOADED.values():
+        backend.close()
+    _LOADED.clear()
+
+
 def load(
     model_path: str | None, *, n_gpu_layers: int, n_ctx: int, n_threads: int | None
 ) -> LlamaBackend:
@@ -122,7 +135,7 @@ def load(
     key = (str(path), path.stat().st_mtime_ns, n_gpu_layers, n_ctx, n_threads)
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED.clear()  # one model in memory at a time
+            _close_all()  # one model in memory at a time
             _LOADED[key] = LlamaBackend(
                 path, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, n_threads=n_threads
             )

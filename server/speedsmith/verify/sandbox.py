@@ -90,7 +90,7 @@ def run_harness(
         stderr_file = scratch / "stderr.txt"
         with stderr_file.open("wb") as stderr:
             process = subprocess.Popen(
-                [python or sys.executable, "-I", str(HARNESS), str(config_path)],
+                [python or sys.executable, "-I", "-B", str(HARNESS), str(config_path)],
                 cwd=scratch,
                 env=clean_env(scratch),
                 stdin=subprocess.DEVNULL,
