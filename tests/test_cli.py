@@ -96,3 +96,24 @@ def test_missing_model_says_how_to_fix(project: Path, tmp_path: Path):
     )
     assert done.returncode == 1
     assert "model file not found" in json.loads(done.stdout)["reason"]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "equivalent", "reason"),
+    [
+        pytest.param(WRONG, False, "expected 14, got 6", id="wrong"),
+        pytest.param(RIGHT, True, "95% CI", id="right"),
+        pytest.param("def other(nums):\n    return 0\n", False, "renamed", id="renamed"),
+    ],
+)
+def test_verify_command(project: Path, candidate: str, equivalent: bool, reason: str):
+    (project / "candidate.py").write_text(candidate)
+    done = speedsmith(
+        project, "verify", "stats.py::sum_of_squares", "--candidate", "candidate.py", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) >= {"equivalent", "reason", "mismatches", "speedup", "ci95", "faster"}
+    assert data["equivalent"] is equivalent
+    assert reason in data["reason"]
+    assert data["faster"] is (equivalent and data["ci95"][0] > 1.1)

@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--apply", action="store_true", help="write the verified edit to the file")
     opt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    check = sub.add_parser("verify", help="verify a given candidate against your tests")
+    check.add_argument("target", help="path/to/module.py::function (or ::Class.method)")
+    check.add_argument("--candidate", required=True, help="file holding the new function")
+    check.add_argument("--min-speedup", type=float, help="required lower 95%% bound")
+    check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
 
@@ -72,14 +78,10 @@ def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings
 
 def _optimize(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
-    if "::" not in args.target:
-        err.print("[red]error:[/] target must look like path/to/module.py::function")
+    target = _target(args.target, err)
+    if target is None:
         return 2
-    file_text, qualname = args.target.rsplit("::", 1)
-    file = Path(file_text)
-    if not file.is_file():
-        err.print(f"[red]error:[/] no such file: {file}")
-        return 2
+    file, qualname = target
     settings = settings_for(file, args, err)
     from speedsmith.engine import optimize
 
@@ -158,8 +160,47 @@ def _model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, highlight=False)
+    target = _target(args.target, err)
+    if target is None:
+        return 2
+    file, qualname = target
+    try:
+        candidate = Path(args.candidate).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        err.print(f"[red]error:[/] cannot read the candidate: {error}")
+        return 2
+    from speedsmith.checker import check_candidate
+
+    with err.status("verifying", spinner="dots"):
+        report = check_candidate(file, qualname, candidate, settings_for(file, args, err))
+    verdict = "faster" if report.faster else "equivalent" if report.equivalent else "rejected"
+    colour = "green" if report.faster else "yellow" if report.equivalent else "red"
+    err.print(f"[bold {colour}]{verdict}[/] {args.target}: {report.reason}")
+    for mismatch in report.mismatches[1:]:
+        err.print(f"  {mismatch}", markup=False)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    return 1 if report.error else 0
+
+
+def _target(text: str, err: Console) -> tuple[Path, str] | None:
+    if "::" not in text:
+        err.print("[red]error:[/] target must look like path/to/module.py::function")
+        return None
+    file_text, qualname = text.rsplit("::", 1)
+    file = Path(file_text)
+    if not file.is_file():
+        err.print(f"[red]error:[/] no such file: {file}")
+        return None
+    return file, qualname
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "verify":
+        return _verify(args)
     if args.command == "optimize":
         return _optimize(args)
     if args.command == "model":

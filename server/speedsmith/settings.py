@@ -23,7 +23,21 @@ from pathlib import Path
 from typing import Any
 
 BUDGET_PRESETS: dict[str, int] = {"quick": 4, "standard": 8, "max": 24}
-"""Budget presets, in candidates generated."""
+"""Legacy: the presets as candidate counts (``candidate_count()``). The search itself counts
+generated tokens: quick = 600, standard = 2000, max = 8000 (``search/budget.py``)."""
+
+STRATEGIES = ("best-of-n", "revision", "beam", "maxmode", "adaptive")
+"""Search strategies (``search/strategies.py``)."""
+_POSITIVE_INTS = {
+    "beam_width",
+    "beam_expand",
+    "maxmode_width",
+    "maxmode_depth",
+    "maxmode_hypotheses",
+    "maxmode_update_every",
+    "adaptive_probe_size",
+    "adaptive_patience",
+}
 
 BACKENDS = ("llama", "replay")
 
@@ -40,7 +54,29 @@ class Settings:
     """Threads for generation; None lets llama.cpp choose."""
     n_ctx: int = 2048
     budget: str | int = "quick"
-    """Candidates to generate: a number or a preset (quick, standard, max)."""
+    """Search budget: a preset (quick = 600, standard = 2000, max = 8000 generated tokens), a
+    number of tokens (100 or more), or a number of candidates (below 100, the old meaning: that
+    many times the per-candidate token cap). See ``search/budget.py``."""
+    budget_seconds: float | None = None
+    """Wall-clock cap of the search; None: 120 / 300 / 1200 s for the presets, 600 s for numbers."""
+    strategy: str = "best-of-n"
+    """How the budget is spent: best-of-n, revision, beam, maxmode or adaptive."""
+    beam_width: int = 3
+    """beam: candidates kept per round."""
+    beam_expand: int = 2
+    """beam: revisions of each kept candidate per round."""
+    maxmode_width: int = 5
+    """maxmode: branches, one hypothesis each."""
+    maxmode_depth: int = 10
+    """maxmode: correction rounds."""
+    maxmode_hypotheses: int = 6
+    """maxmode: optimisation hypotheses proposed (the ones beyond the width wait in reserve)."""
+    maxmode_update_every: int = 2
+    """maxmode: rounds between re-rankings of the hypotheses."""
+    adaptive_probe_size: int = 4
+    """adaptive: samples in the probe round that estimates difficulty."""
+    adaptive_patience: int = 3
+    """adaptive: revision rounds without improvement before an easy search stops."""
     min_speedup: float = 1.1
     """Lower 95% confidence bound the speedup must clear."""
     seed: int | None = None
@@ -56,6 +92,11 @@ class Settings:
     workload_timeout_seconds: float = 120.0
     candidate_timeout_seconds: float = 30.0
     candidate_memory_mb: int = 2048
+    compare_exception_messages: bool = True
+    """Exceptions must match by type and, when the message has no memory address, message."""
+    generated_examples: int = 60
+    """Inputs Hypothesis draws from the type hints of an annotated function (0: off)."""
+    generated_seconds: float = 2.0
     timing_max_rounds: int = 40
     timing_max_seconds: float = 10.0
 
@@ -90,6 +131,18 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, str) and value in BUDGET_PRESETS:
             return value
         raise ValueError("expected a positive integer or one of " + ", ".join(BUDGET_PRESETS))
+    if name == "strategy":
+        if value not in STRATEGIES:
+            raise ValueError("expected one of " + ", ".join(STRATEGIES))
+        return value
+    if name in _POSITIVE_INTS and (
+        isinstance(value, bool) or not isinstance(value, int) or value < 1
+    ):
+        raise ValueError("expected a positive integer")
+    if name == "budget_seconds" and value is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError("expected a positive number of seconds")
+        return float(value)
     if name == "backend":
         if value not in BACKENDS:
             raise ValueError("expected one of " + ", ".join(BACKENDS))
@@ -123,9 +176,14 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _optional_kind(name: str) -> type:
-    return {"seed": int, "n_threads": int, "model_path": str, "python": str, "replay_file": str}[
-        name
-    ]
+    return {
+        "seed": int,
+        "n_threads": int,
+        "model_path": str,
+        "python": str,
+        "replay_file": str,
+        "budget_seconds": float,
+    }[name]
 
 
 def merge(

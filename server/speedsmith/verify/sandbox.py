@@ -1,18 +1,28 @@
 """Sandbox: run the verification harness in a child process and stream its verdicts.
 
-The child gets a scratch working directory, an allow-listed environment, resource limits it
-applies to itself before importing user code (CPU seconds, address space, file size, open
-files), its own process group (killed as a whole at the deadline or when the parent has what
-it needs), and capped output. Its messages are JSON lines, parsed with a size cap; nothing it
-writes is unpickled.
+Layers (see SECURITY.md for what each one stops and what it does not):
+
+- Linux with unprivileged user namespaces: the child starts under ``unshare -rmn``, so it
+  has no network (an empty network namespace) and, in its own mount namespace, binds the
+  project and the workload read-only before importing user code;
+- everywhere: a scratch working directory and HOME, an allow-listed environment (no tokens
+  or secrets), ``python -I -B`` (no user site, no bytecode written), resource limits the child
+  applies to itself first (CPU seconds, address space, file size, open files, processes),
+  its own process group (killed as a whole at the deadline or once the parent has what it
+  needs), stderr captured and capped;
+- its messages are JSON lines with a size cap and a per-run nonce (lines without it are
+  ignored); nothing it writes is unpickled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import queue
+import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +46,7 @@ class Limits:
     memory_bytes: int = 4 << 30
     file_bytes: int = 16 << 20
     open_files: int = 256
+    processes: int = 64
 
 
 @dataclass
@@ -44,6 +55,22 @@ class ChildRun:
     returncode: int | None = None
     timed_out: bool = False
     stderr_tail: str = ""
+    isolated_network: bool = False
+    read_only_tree: bool = False
+
+
+@functools.cache
+def namespaces_available() -> bool:
+    """True where ``unshare -rmn`` can start a process (Linux with user namespaces)."""
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["unshare", "-rmn", "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def clean_env(scratch: Path) -> dict[str, str]:
@@ -74,6 +101,7 @@ def _reader(stream: Any, lines: queue.Queue[bytes | None]) -> None:
 def run_harness(
     config: dict[str, Any],
     *,
+    read_only_paths: tuple[str, ...] = (),
     python: str | None = None,
     limits: Limits = Limits(),
     timeout_seconds: float = 30.0,
@@ -84,13 +112,23 @@ def run_harness(
     run = ChildRun()
     with tempfile.TemporaryDirectory(prefix="speedsmith-sandbox-") as tmp:
         scratch = Path(tmp)
-        config = dict(config, limits=limits.__dict__)
+        nonce = secrets.token_hex(16)
+        isolate = namespaces_available()
+        config = dict(
+            config,
+            limits=limits.__dict__,
+            nonce=nonce,
+            read_only_paths=list(read_only_paths) if isolate else [],
+        )
         config_path = scratch / "config.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
         stderr_file = scratch / "stderr.txt"
         with stderr_file.open("wb") as stderr:
+            command = [python or sys.executable, "-I", "-B", str(HARNESS), str(config_path)]
+            if isolate:
+                command = ["unshare", "-rmn", "--", *command]
             process = subprocess.Popen(
-                [python or sys.executable, "-I", "-B", str(HARNESS), str(config_path)],
+                command,
                 cwd=scratch,
                 env=clean_env(scratch),
                 stdin=subprocess.DEVNULL,
@@ -120,7 +158,11 @@ def run_harness(
                         message = json.loads(line)
                     except ValueError:
                         continue
-                    if not isinstance(message, dict):
+                    if not isinstance(message, dict) or message.pop("nonce", None) != nonce:
+                        continue
+                    if message.get("phase") == "sandbox":
+                        run.isolated_network = isolate
+                        run.read_only_tree = bool(message.get("read_only")) and isolate
                         continue
                     run.messages.append(message)
                     if message.get("phase") == "done":

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from speedsmith.settings import Settings
 from speedsmith.verify.sandbox import Limits, run_harness
 from speedsmith.verify.timing import TimingDecision, decide
-from speedsmith.workload import Workload, module_location
+from speedsmith.workload import Workload, module_location, project_root
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class Verdict:
     faster: bool = False
     rounds: int = 0
     seconds: float = 0.0
+    sandboxed_network: bool = False
+    """The child ran without network (a fresh network namespace)."""
+    read_only_tree: bool = False
+    """The child saw the project read-only."""
 
 
 def verify(
@@ -47,6 +53,9 @@ def verify(
         "candidate": candidate,
         "rel_tol": settings.float_rel_tol,
         "abs_tol": settings.float_abs_tol,
+        "exception_messages": settings.compare_exception_messages,
+        "generated_examples": settings.generated_examples,
+        "generated_seconds": settings.generated_seconds,
         "timing": None
         if candidate is None or not timing
         else {"max_rounds": settings.timing_max_rounds, "min_round_seconds": min_round_seconds},
@@ -74,8 +83,10 @@ def verify(
         memory_bytes=settings.candidate_memory_mb << 20,
     )
     budget = settings.candidate_timeout_seconds + settings.timing_max_seconds
+    root = project_root(Path(file))
     run = run_harness(
         config,
+        read_only_paths=tuple(dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)])),
         python=settings.python,
         limits=limits,
         timeout_seconds=budget,
@@ -84,31 +95,59 @@ def verify(
     )
     seconds = time.perf_counter() - started
     by_phase = {m.get("phase"): m for m in run.messages}
+    sandbox: dict[str, Any] = {
+        "sandboxed_network": run.isolated_network,
+        "read_only_tree": run.read_only_tree,
+    }
     if "error" in by_phase:
-        return Verdict(False, str(by_phase["error"].get("error")), seconds=seconds)
+        return Verdict(False, str(by_phase["error"].get("error")), seconds=seconds, **sandbox)
+    if "tampered" in by_phase:
+        changes = ", ".join(str(c) for c in by_phase["tampered"].get("changes", []))
+        reason = f"changed the harness or module state while timed: {changes}"
+        return Verdict(False, reason, (reason,), seconds=seconds, **sandbox)
     equivalence = by_phase.get("equivalence")
     if equivalence is None:
-        why = "timed out" if run.timed_out else f"exited with status {run.returncode}"
+        why = "timed out" if run.timed_out else _exit_reason(run.returncode)
         detail = run.stderr_tail.strip().splitlines()[-1:] if run.stderr_tail.strip() else []
         reason = f"the candidate's process {why} before reporting" + (
             f" ({detail[0][:200]})" if detail else ""
         )
-        return Verdict(False, reason, seconds=seconds)
+        return Verdict(False, reason, (reason,), seconds=seconds, **sandbox)
     mismatches = tuple(str(m) for m in equivalence.get("mismatches", []))[:5]
     if not equivalence.get("equivalent"):
         return Verdict(
-            False, mismatches[0] if mismatches else "not equivalent", mismatches, seconds=seconds
+            False,
+            mismatches[0] if mismatches else "not equivalent",
+            mismatches,
+            seconds=seconds,
+            **sandbox,
         )
     if config["timing"] is None:
-        return Verdict(True, "equivalent", seconds=seconds)
+        return Verdict(True, "equivalent", seconds=seconds, **sandbox)
     final = (
         decision[0]
         if decision
         else decide(original, new, min_speedup=settings.min_speedup, final=True)
     )
     if final.rounds == 0:
-        return Verdict(True, "equivalent, but timing produced no rounds", seconds=seconds)
+        return Verdict(
+            True, "equivalent, but timing produced no rounds", seconds=seconds, **sandbox
+        )
     faster = final.state == "faster"
     low, high = final.ci95
     reason = f"{final.speedup:.2f}x (95% CI {low:.2f}-{high:.2f}) over {final.rounds} rounds"
-    return Verdict(True, reason, (), final.speedup, final.ci95, faster, final.rounds, seconds)
+    return Verdict(
+        True, reason, (), final.speedup, final.ci95, faster, final.rounds, seconds, **sandbox
+    )
+
+
+def _exit_reason(returncode: int | None) -> str:
+    signals = {
+        -signal.SIGXCPU: "exceeded its CPU time limit",
+        -signal.SIGXFSZ: "exceeded its file size limit",
+        -signal.SIGSEGV: "crashed (segmentation fault)",
+        -signal.SIGKILL: "was killed",
+    }
+    if returncode is not None and returncode in signals:
+        return signals[returncode]
+    return f"exited with status {returncode}"

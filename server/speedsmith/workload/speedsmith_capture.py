@@ -15,8 +15,10 @@ candidate's definition, so the project's tests run against it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
+import io
 import json
 import os
 import pickle
@@ -68,20 +70,58 @@ def _record_wrapper(func: Any) -> Any:
             _STATE["skipped"] += 1
             return func(*args, **kwargs)
         _DEPTH.value = depth + 1
+        printed = io.StringIO()
+        saved = sys.stdout
+        sys.stdout = _Tee(saved, printed)
         started = time.perf_counter()
         try:
             value = func(*args, **kwargs)
         except BaseException as exc:
             seconds = time.perf_counter() - started
             _DEPTH.value = depth
-            _store(before, args, kwargs, seconds, exc=exc)
+            sys.stdout = saved
+            _store(before, args, kwargs, seconds, printed.getvalue(), exc=exc)
             raise
         seconds = time.perf_counter() - started
         _DEPTH.value = depth
-        _store(before, args, kwargs, seconds, value=value)
+        sys.stdout = saved
+        if _is_iterator(value):
+            items: list[Any] = []
+            _store(before, args, kwargs, seconds, printed.getvalue(), items=items)
+            return _recording(value, items)
+        _store(before, args, kwargs, seconds, printed.getvalue(), value=value)
         return value
 
     return wrapper
+
+
+class _Tee:
+    """Passes writes on to the test's stdout and keeps a copy."""
+
+    def __init__(self, target: Any, copy: io.StringIO):
+        self._target, self._copy = target, copy
+
+    def write(self, text: str) -> int:
+        if self._copy.tell() < 65536:
+            self._copy.write(text)
+        return int(self._target.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
+def _is_iterator(value: Any) -> bool:
+    try:
+        return hasattr(value, "__next__") and iter(value) is value
+    except Exception:
+        return False
+
+
+def _recording(iterator: Any, items: list[Any]) -> Any:
+    """Yield what ``iterator`` yields, keeping each item for the workload."""
+    for item in iterator:
+        items.append(copy.deepcopy(item))
+        yield item
 
 
 def _store(
@@ -89,13 +129,19 @@ def _store(
     args: Any,
     kwargs: Any,
     seconds: float,
+    printed: str,
     *,
     value: Any = None,
     exc: BaseException | None = None,
+    items: list[Any] | None = None,
 ) -> None:
     try:
         after = pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
-        result = None if exc is not None else pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        result = (
+            None
+            if exc is not None or items is not None
+            else pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        )
     except Exception:
         _STATE["skipped"] += 1
         return
@@ -113,6 +159,9 @@ def _store(
             "exc_message": None if exc is None else str(exc)[:500],
             "seconds": seconds,
             "test": _CURRENT_TEST["nodeid"],
+            "printed": printed,
+            "iterator": items is not None,
+            "items": items,
         }
     )
 
@@ -172,8 +221,18 @@ def pytest_runtest_logreport(report: Any) -> None:
 def pytest_unconfigure(config: Any) -> None:
     if not _CONFIG or _CONFIG.get("mode") != "record":
         return
+    calls = []
+    for call in _CALLS:
+        if call["iterator"]:
+            try:
+                call["result"] = pickle.dumps(call["items"], pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                _STATE["skipped"] += 1
+                continue
+        call.pop("items")
+        calls.append(call)
     data = {
-        "calls": _CALLS,
+        "calls": calls,
         "skipped": _STATE["skipped"],
         "truncated": _STATE["truncated"],
         "error": _STATE["error"],

@@ -1,0 +1,90 @@
+"""``speedsmith verify``: check one given candidate against the original with the project's
+tests (the same workload, sandbox, equivalence rules and timing decision as a search)."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from speedsmith.errors import SpeedsmithError
+from speedsmith.isolate import find_function
+from speedsmith.search.prompt import extract
+from speedsmith.settings import Settings
+from speedsmith.verify.verifier import verify
+from speedsmith.workload import record_workload
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    equivalent: bool
+    reason: str
+    mismatches: tuple[str, ...] = ()
+    speedup: float | None = None
+    ci95: tuple[float, float] | None = None
+    faster: bool = False
+    seconds: float = 0.0
+    recorded_calls: int = 0
+    error: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mismatches"] = list(self.mismatches)
+        data["ci95"] = list(self.ci95) if self.ci95 else None
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+def check_candidate(
+    path: Path,
+    qualname: str,
+    candidate_source: str,
+    settings: Settings,
+    *,
+    cancel: threading.Event | None = None,
+) -> CheckReport:
+    """Verify ``candidate_source`` (the new text of the function) against the original."""
+    started = time.perf_counter()
+
+    def done(equivalent: bool, reason: str, **fields: Any) -> CheckReport:
+        return CheckReport(equivalent, reason, seconds=time.perf_counter() - started, **fields)
+
+    try:
+        original = find_function(path.read_text(encoding="utf-8"), qualname)
+    except (OSError, UnicodeDecodeError) as err:
+        return done(False, f"cannot read {path}: {err}", error=True)
+    except SpeedsmithError as err:
+        return done(False, str(err), error=True)
+    extracted = extract(candidate_source, original)
+    if extracted.source is None:
+        return done(False, f"the candidate is not usable: {extracted.error}")
+    with tempfile.TemporaryDirectory(prefix="speedsmith-verify-") as tmp:
+        workload = record_workload(
+            path,
+            qualname,
+            python=settings.python,
+            max_calls=settings.max_recorded_calls,
+            timeout=settings.workload_timeout_seconds,
+            cancel=cancel,
+            out_dir=Path(tmp),
+        )
+        if workload.error or workload.calls == 0:
+            why = workload.error or f"no test calls {qualname}: nothing to verify against"
+            return done(False, why, error=True)
+        baseline = verify(path, qualname, workload, None, settings, cancel=cancel)
+        if not baseline.equivalent:
+            why = f"the original is not deterministic: {baseline.reason}"
+            return done(False, why, error=True, recorded_calls=workload.calls)
+        verdict = verify(path, qualname, workload, extracted.source, settings, cancel=cancel)
+    return done(
+        verdict.equivalent,
+        verdict.reason,
+        mismatches=verdict.mismatches,
+        speedup=verdict.speedup,
+        ci95=verdict.ci95,
+        faster=verdict.faster,
+        recorded_calls=workload.calls,
+    )

@@ -1,0 +1,166 @@
+"""Equivalence rules and harness-integrity checks (stdlib only: also loaded by the harness).
+
+``same(expected, actual)`` decides whether a candidate's value matches the original's:
+
+- types must match exactly: ``1``, ``1.0`` and ``True`` are three different results;
+- floats match within ``rel_tol``/``abs_tol``; NaN matches NaN; ``0.0`` and ``-0.0`` differ;
+- lists, tuples and dicts (key order included) match element by element; sets by ``==``;
+- functions, classes and modules must be the very same object;
+- other objects: if the class defines its own ``__eq__``, that (the original's class)
+  decides; otherwise their attributes (``__dict__`` and ``__slots__``) are compared with
+  these same rules; the last resort is equal pickles.
+
+``Guard`` snapshots what a candidate could tamper with to fake a pass or a speedup (the
+clocks, ``gc``, ``pickle``, builtins, the target module's globals and classes) and reports
+what changed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import json
+import math
+import pickle
+import sys
+import time
+import types
+from typing import Any
+
+_SCALARS = (int, str, bytes, bool, type(None), range, type(Ellipsis))
+_BY_IDENTITY = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    type,
+)
+
+
+def same(expected: Any, actual: Any, rel_tol: float, abs_tol: float, depth: int = 0) -> bool:
+    """Structural equality with exact types and float tolerance (rules in the module doc)."""
+    if depth > 200:
+        return False
+    if type(expected) is not type(actual):
+        return False
+    if isinstance(expected, float):
+        if math.isnan(expected) or math.isnan(actual):
+            return math.isnan(expected) and math.isnan(actual)
+        if expected == 0.0 and actual == 0.0:
+            return math.copysign(1.0, expected) == math.copysign(1.0, actual)
+        return math.isclose(expected, actual, rel_tol=rel_tol, abs_tol=abs_tol)
+    if isinstance(expected, complex):
+        return same(expected.real, actual.real, rel_tol, abs_tol) and same(
+            expected.imag, actual.imag, rel_tol, abs_tol
+        )
+    if isinstance(expected, _SCALARS):
+        return bool(expected == actual)
+    if isinstance(expected, list | tuple):
+        return len(expected) == len(actual) and all(
+            same(e, a, rel_tol, abs_tol, depth + 1) for e, a in zip(expected, actual, strict=True)
+        )
+    if isinstance(expected, dict):
+        if list(expected.keys()) != list(actual.keys()):
+            return False
+        return all(same(expected[k], actual[k], rel_tol, abs_tol, depth + 1) for k in expected)
+    if isinstance(expected, set | frozenset):
+        return bool(expected == actual)
+    if isinstance(expected, _BY_IDENTITY):
+        return expected is actual
+    kind = type(expected)
+    if kind.__eq__ is not object.__eq__ and kind.__module__ != "builtins":
+        try:
+            return bool(expected == actual)
+        except Exception:
+            return False
+    state_e, state_a = _state(expected), _state(actual)
+    if state_e is not None and state_a is not None:
+        return same(state_e, state_a, rel_tol, abs_tol, depth + 1)
+    try:
+        return pickle.dumps(expected) == pickle.dumps(actual)
+    except Exception:
+        return False
+
+
+def _state(value: Any) -> dict[str, Any] | None:
+    state: dict[str, Any] = {}
+    found = False
+    if hasattr(value, "__dict__"):
+        state.update(vars(value))
+        found = True
+    for klass in type(value).__mro__:
+        for slot in getattr(klass, "__slots__", ()):
+            if isinstance(slot, str) and slot not in ("__dict__", "__weakref__"):
+                found = True
+                state[slot] = getattr(value, slot, _MISSING)
+    return state if found else None
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_MISSING = _Missing()
+
+
+def type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def short(value: Any, limit: int = 200) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_WATCHED: tuple[tuple[Any, str], ...] = (
+    *((time, name) for name in ("perf_counter", "perf_counter_ns", "time", "monotonic")),
+    *((time, name) for name in ("process_time", "thread_time", "sleep")),
+    *((gc, name) for name in ("collect", "disable", "enable", "isenabled")),
+    *((pickle, name) for name in ("loads", "dumps")),
+    (json, "dumps"),
+    (math, "isclose"),
+    (sys, "exit"),
+)
+
+
+class Guard:
+    """Snapshot of what a candidate must not change; ``changes()`` lists what it did change."""
+
+    def __init__(self, modules: list[types.ModuleType], namespaces: list[dict[str, Any]]):
+        self._functions = {(id(owner), name): getattr(owner, name) for owner, name in _WATCHED}
+        self._builtins = dict(vars(builtins))
+        unique = {id(ns): ns for ns in namespaces}
+        self._namespaces = [(ns, dict(ns)) for ns in unique.values()]
+        self._classes: list[tuple[type, dict[str, Any]]] = []
+        for module in modules:
+            for value in list(vars(module).values()):
+                if isinstance(value, type) and value.__module__ == module.__name__:
+                    self._classes.append((value, dict(vars(value))))
+
+    def changes(self) -> list[str]:
+        found: list[str] = []
+        for owner, name in _WATCHED:
+            if getattr(owner, name, None) is not self._functions[(id(owner), name)]:
+                found.append(f"replaced {owner.__name__}.{name}")
+        current = vars(builtins)
+        for name, value in self._builtins.items():
+            if current.get(name, _MISSING) is not value:
+                found.append(f"replaced builtins.{name}")
+        for namespace, before in self._namespaces:
+            for name in set(before) | set(namespace):
+                if name.startswith("__") and name.endswith("__"):
+                    continue
+                if namespace.get(name, _MISSING) is not before.get(name, _MISSING):
+                    found.append(f"rebound module global {name!r}")
+        for klass, before in self._classes:
+            now = vars(klass)
+            for name in set(before) | set(now):
+                if name in ("__dict__", "__weakref__", "__doc__"):
+                    continue
+                if now.get(name, _MISSING) is not before.get(name, _MISSING):
+                    found.append(f"changed class {klass.__qualname__}.{name}")
+        return found[:5]
