@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from speedsmith import compute
 from speedsmith.errors import Cancelled, ModelError
 from speedsmith.llm.base import Generation, Prompt
 from speedsmith.llm.model import resolve_model
@@ -87,7 +88,7 @@ class LlamaBackend:
 
         text = self.render(prompt)
         started = time.perf_counter()
-        with self._lock:
+        with self._lock, compute.exclusive():
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
             prompt_tokens = self.count_tokens(text)

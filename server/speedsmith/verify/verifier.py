@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speedsmith import compute
 from speedsmith.settings import Settings
 from speedsmith.verify.sandbox import Limits, run_harness
 from speedsmith.verify.timing import TimingDecision, decide
@@ -84,15 +85,18 @@ def verify(
     )
     budget = settings.candidate_timeout_seconds + settings.timing_max_seconds
     root = project_root(Path(file))
-    run = run_harness(
-        config,
-        read_only_paths=tuple(dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)])),
-        python=settings.python,
-        limits=limits,
-        timeout_seconds=budget,
-        on_message=on_message,
-        cancel=cancel,
-    )
+    with compute.exclusive():  # no generation on these cores while timing
+        run = run_harness(
+            config,
+            read_only_paths=tuple(
+                dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)])
+            ),
+            python=settings.python,
+            limits=limits,
+            timeout_seconds=budget,
+            on_message=on_message,
+            cancel=cancel,
+        )
     seconds = time.perf_counter() - started
     by_phase = {m.get("phase"): m for m in run.messages}
     sandbox: dict[str, Any] = {

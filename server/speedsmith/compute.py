@@ -1,0 +1,59 @@
+"""One heavy job on the cores at a time: model generation and timing rounds never overlap.
+
+A timing round measured while the model decodes on the same cores gives false verdicts. This
+lock is held around each generation and each verification (whose timing rounds run in the
+harness); it is a thread lock within a process and an advisory file lock (``flock``) across
+processes, so a CLI run and a language server on the same machine take turns too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from speedsmith.llm.model import cache_dir
+
+_THREAD_LOCK = threading.RLock()
+_LOCAL = threading.local()
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the machine-wide compute lock (re-entrant within a thread)."""
+    with _THREAD_LOCK:
+        depth = getattr(_LOCAL, "depth", 0)
+        _LOCAL.depth = depth + 1
+        try:
+            if depth > 0:
+                yield
+                return
+            with _file_lock():
+                yield
+        finally:
+            _LOCAL.depth = depth
+
+
+@contextlib.contextmanager
+def _file_lock() -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the thread lock only
+        yield
+        return
+    path = Path(cache_dir()) / "compute.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        os.close(handle)
