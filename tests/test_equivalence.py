@@ -128,11 +128,6 @@ def test_same_nested_within_limit(depth: int):
     assert same(nested(depth), nested(depth), REL, ABS) is True
 
 
-@pytest.mark.xfail(
-    reason="BUG: harness.same returns False for equal values nested deeper than 200 levels "
-    "(the recursion guard answers 'different' instead of falling back to another comparison)",
-    strict=True,
-)
 def test_same_nested_beyond_limit():
     assert same(nested(300), nested(300), REL, ABS) is True
 

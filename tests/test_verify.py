@@ -308,12 +308,6 @@ def test_slower_candidate_is_not_faster(squares: Recorded):
     assert verdict.faster is False
 
 
-@pytest.mark.xfail(
-    reason="BUG: harness.main execs the candidate in a copy of the module's namespace that "
-    "already holds the original, so a candidate defining another name is verified as the "
-    "original (and _time then fails with KeyError because candidate is original)",
-    strict=True,
-)
 def test_candidate_that_defines_another_name(squares: Recorded):
     verdict = squares.verify("def sum_of_squares_fast(nums):\n    return 0\n")
     assert verdict.equivalent is False
@@ -441,17 +435,7 @@ def moody(project_factory: Any) -> dict[str, Recorded]:
         pytest.param("shared_counter", False, id="counter-also-bumped-elsewhere"),
         pytest.param("own_counter", False, id="counter-reset-per-process"),
         pytest.param("steady", True, id="deterministic"),
-        pytest.param(
-            "lookup",
-            True,
-            id="lazily-initialised-global-table",
-            marks=pytest.mark.xfail(
-                reason="BUG: equivalence.Guard flags any rebound module global, so the common "
-                "lazy-initialisation idiom (global _TABLE; if _TABLE is None: _TABLE = ...) makes "
-                "a deterministic original fail its baseline replay",
-                strict=True,
-            ),
-        ),
+        pytest.param("lookup", True, id="lazily-initialised-global-table"),
     ],
 )
 def test_baseline_replay_detects_nondeterminism(
@@ -463,11 +447,6 @@ def test_baseline_replay_detects_nondeterminism(
         assert verdict.reason
 
 
-@pytest.mark.xfail(
-    reason="BUG: equivalence.Guard flags the candidate's lazy initialisation of a module global "
-    "(the same code as the original) as tampering",
-    strict=True,
-)
 def test_identical_candidate_with_lazy_global(moody: dict[str, Recorded]):
     source = (
         "def lookup(x):\n"
@@ -575,22 +554,12 @@ def shapes(project_factory: Any) -> dict[str, Recorded]:
             "def area(self):\n    return self.__width * self.__height\n",
             True,
             id="name-mangled-attributes",
-            marks=pytest.mark.xfail(
-                reason="BUG: harness.main compiles a method candidate at module level, so "
-                "private names (self.__x) are not mangled: even the identical source fails",
-                strict=True,
-            ),
         ),
         pytest.param(
             "Square.describe",
             "def describe(self):\n    return 'square ' + super().describe()\n",
             True,
             id="zero-argument-super",
-            marks=pytest.mark.xfail(
-                reason="BUG: harness.main compiles a method candidate at module level, so "
-                "zero-argument super() has no __class__ cell: even the identical source fails",
-                strict=True,
-            ),
         ),
     ],
 )

@@ -586,12 +586,6 @@ def test_record_timeout(make_project: Any, tmp_path: Path):
     assert "longer than" in workload.error
 
 
-@pytest.mark.xfail(
-    reason="BUG: speedsmith_capture installs the wrapper in pytest_configure, after the "
-    "project's root conftest.py was imported, so `from mod import f` in conftest keeps the "
-    "unwrapped function and its calls are not recorded",
-    strict=True,
-)
 def test_record_call_through_name_imported_by_conftest(make_project: Any, tmp_path: Path):
     project = make_project(
         {
@@ -681,11 +675,6 @@ def test_run_tests_with_candidate(
         ),
     ],
 )
-@pytest.mark.xfail(
-    reason="BUG: speedsmith_capture._install swallows the exception when the candidate does not "
-    "load in substitute mode, so the tests run against the original and pass",
-    strict=True,
-)
 def test_run_tests_with_candidate_that_does_not_load(make_project: Any, candidate: str):
     project = make_project(PLAIN)
     passed, output = run_tests_with_candidate(
@@ -724,12 +713,6 @@ def test_final_gate_with_recorded_test_ids(
     assert run_tests_with_candidate(file, "double", wrong, workload.reached_tests)[0] is False
 
 
-@pytest.mark.xfail(
-    reason="BUG: capture.record_workload joins node ids with Path (rootdir / node), which "
-    "collapses '//' inside parametrize ids (http://x -> http:/x): the final gate then selects "
-    "no test ('not found') and fails every candidate",
-    strict=True,
-)
 def test_final_gate_with_slashes_in_parametrize_ids(make_project: Any, tmp_path: Path):
     project = make_project(
         {
@@ -798,11 +781,6 @@ def test_run_tests_with_method_candidate(make_project: Any, candidate: str, pass
     assert passed is passes, output
 
 
-@pytest.mark.xfail(
-    reason="BUG: substitute mode installs the candidate after the root conftest.py imported "
-    "the original by name, so tests using it pass with a wrong candidate",
-    strict=True,
-)
 def test_run_tests_with_candidate_reaches_names_imported_by_conftest(make_project: Any):
     project = make_project(
         {
@@ -842,11 +820,6 @@ def test_run_tests_with_candidate_reaches_names_imported_by_conftest(make_projec
             id="zero-argument-super",
         ),
     ],
-)
-@pytest.mark.xfail(
-    reason="BUG: speedsmith_capture._substitute compiles a method candidate at module level, "
-    "so private names are not mangled and zero-argument super() has no __class__ cell",
-    strict=True,
 )
 def test_run_tests_with_method_candidate_identical_to_original(
     make_project: Any, qualname: str, source: str

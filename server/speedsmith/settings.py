@@ -15,6 +15,7 @@ default (or the lower layer's value) is kept.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -99,6 +100,11 @@ class Settings:
     generated_seconds: float = 2.0
     timing_max_rounds: int = 40
     timing_max_seconds: float = 10.0
+    on_save: bool = False
+    """Language server: look for a faster version of each function changed since the last
+    save, in the background, and show a hint with a quick fix when one is verified."""
+    on_save_budget: str | int = "quick"
+    """Budget of those background runs (same forms as ``budget``)."""
 
     def candidate_count(self) -> int:
         """The budget as a number of candidates."""
@@ -121,7 +127,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 def _coerce(name: str, value: Any) -> Any:
     """Return the value converted to the field's type, or raise ValueError."""
-    if name == "budget":
+    if name in ("budget", "on_save_budget"):
         if isinstance(value, bool):
             raise ValueError("expected a positive integer or one of " + ", ".join(BUDGET_PRESETS))
         if isinstance(value, int) and value > 0:
@@ -161,18 +167,39 @@ def _coerce(name: str, value: Any) -> Any:
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("expected an integer")
-        return value
+        return _in_range(name, value)
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError("expected a number")
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number")
         if name == "min_speedup" and value < 1.0:
             raise ValueError("must be at least 1.0")
-        return float(value)
+        return float(_in_range(name, value))
     if kind is str:
         if not isinstance(value, str):
             raise ValueError("expected a string")
         return value
     raise ValueError("unsupported")  # pragma: no cover
+
+
+_MAY_BE_NEGATIVE = frozenset({"n_gpu_layers", "seed"})
+_MAY_BE_ZERO = frozenset(
+    {"temperature", "float_rel_tol", "float_abs_tol", "generated_examples", "generated_seconds"}
+)
+
+
+def _in_range(name: str, value: float) -> float:
+    """Counts, limits and timeouts must be positive; a few fields may be 0 or negative."""
+    if name in _MAY_BE_NEGATIVE:
+        return value
+    if name in _MAY_BE_ZERO:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    if value <= 0:
+        raise ValueError("must be positive")
+    return value
 
 
 def _optional_kind(name: str) -> type:
@@ -216,9 +243,10 @@ def from_pyproject(project_root: Path) -> dict[str, Any]:
     path = project_root / "pyproject.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # unreadable, not UTF-8, not TOML
         return {}
-    table = data.get("tool", {}).get("speedsmith", {})
+    tool = data.get("tool")
+    table = tool.get("speedsmith", {}) if isinstance(tool, dict) else {}
     return table if isinstance(table, dict) else {}
 
 

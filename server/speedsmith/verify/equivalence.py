@@ -40,7 +40,10 @@ _BY_IDENTITY = (
 def same(expected: Any, actual: Any, rel_tol: float, abs_tol: float, depth: int = 0) -> bool:
     """Structural equality with exact types and float tolerance (rules in the module doc)."""
     if depth > 200:
-        return False
+        try:
+            return pickle.dumps(expected) == pickle.dumps(actual)
+        except Exception:
+            return False
     if type(expected) is not type(actual):
         return False
     if isinstance(expected, float):
@@ -127,10 +130,34 @@ _WATCHED: tuple[tuple[Any, str], ...] = (
 )
 
 
+def stored_globals(function: Any) -> frozenset[str]:
+    """Names the function (or code nested in it) assigns with ``global``: the original may
+    rebind these (lazy initialisation), so a candidate may too."""
+    import dis
+
+    names: set[str] = set()
+    pending = [getattr(function, "__code__", None)]
+    while pending:
+        code = pending.pop()
+        if code is None:
+            continue
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+                names.add(str(instruction.argval))
+        pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return frozenset(names)
+
+
 class Guard:
     """Snapshot of what a candidate must not change; ``changes()`` lists what it did change."""
 
-    def __init__(self, modules: list[types.ModuleType], namespaces: list[dict[str, Any]]):
+    def __init__(
+        self,
+        modules: list[types.ModuleType],
+        namespaces: list[dict[str, Any]],
+        allowed_globals: frozenset[str] = frozenset(),
+    ):
+        self._allowed = allowed_globals
         self._functions = {(id(owner), name): getattr(owner, name) for owner, name in _WATCHED}
         self._builtins = dict(vars(builtins))
         unique = {id(ns): ns for ns in namespaces}
@@ -152,7 +179,7 @@ class Guard:
                 found.append(f"replaced builtins.{name}")
         for namespace, before in self._namespaces:
             for name in set(before) | set(namespace):
-                if name.startswith("__") and name.endswith("__"):
+                if (name.startswith("__") and name.endswith("__")) or name in self._allowed:
                     continue
                 if namespace.get(name, _MISSING) is not before.get(name, _MISSING):
                     found.append(f"rebound module global {name!r}")

@@ -1,6 +1,6 @@
 """Verification harness: the child process that runs a candidate (stdlib only).
 
-Started by ``speedsmith.verify.sandbox`` as ``[unshare -rmn] python -I -B harness.py CONFIG``.
+Started by ``speedsmith.verify.sandbox`` as ``[unshare -rmn] python -s -P -B harness.py CONFIG``.
 Before any user code is imported it reads and deletes its config, applies its resource
 limits and, inside the namespaces ``unshare`` gave it, makes the user's project read-only.
 Then:
@@ -46,16 +46,18 @@ _MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 32, 4096, 16384
 _STDOUT_CAP = 1 << 16
 
 
-def _load_equivalence() -> Any:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "equivalence.py")
-    spec = importlib.util.spec_from_file_location("_speedsmith_equivalence", path)
+def _load(name: str, *parts: str) -> Any:
+    """A stdlib-only sibling module, by path (``-P`` keeps this folder off sys.path)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), *parts)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-_eq = _load_equivalence()
+_eq = _load("_speedsmith_equivalence", "equivalence.py")
+_candidates = _load("_speedsmith_candidate", "..", "workload", "speedsmith_candidate.py")
 same = _eq.same
 
 
@@ -103,23 +105,6 @@ def _read_only(paths: list[str]) -> bool:
         if libc.mount(None, raw, None, flags, None) != 0:
             ok = False
     return ok
-
-
-def _resolve(module: Any, qualname: str) -> tuple[Any, Any]:
-    owner = module
-    parts = qualname.split(".")
-    for part in parts[:-1]:
-        owner = getattr(owner, part)
-    name = parts[-1]
-    raw = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
-    return owner, raw
-
-
-def _callable(raw: Any) -> Any:
-    """The plain function behind a staticmethod/classmethod (recorded args include ``cls``)."""
-    if isinstance(raw, staticmethod | classmethod):
-        return raw.__func__
-    return raw
 
 
 class _Capped(io.StringIO):
@@ -372,20 +357,12 @@ def _time(
     loops = max(1, min(10000, math.ceil(timing["min_round_seconds"] / once)))
     emit({"phase": "calibration", "loops": loops, "once_seconds": once})
     for index in range(int(timing["max_rounds"])):
-        order = (original, candidate) if index % 2 == 0 else (candidate, original)
-        seconds = {}
-        for fn in order:
+        seconds = [0.0, 0.0]  # original, candidate
+        for which in (0, 1) if index % 2 == 0 else (1, 0):
             prepared = prepare(loops)
-            seconds[fn is original] = _run_all(fn, prepared)
+            seconds[which] = _run_all((original, candidate)[which], prepared)
             del prepared
-        emit(
-            {
-                "phase": "round",
-                "round": index,
-                "original": seconds[True],
-                "candidate": seconds[False],
-            }
-        )
+        emit({"phase": "round", "round": index, "original": seconds[0], "candidate": seconds[1]})
 
 
 def main() -> int:
@@ -412,8 +389,8 @@ def main() -> int:
     sys.path.insert(0, config["sys_path"])
     try:
         module = importlib.import_module(config["module"])
-        _owner, raw = _resolve(module, config["qualname"])
-        original = _callable(raw)
+        _owner, _name, raw = _candidates.resolve(module, config["qualname"])
+        original = _candidates.plain(raw)
         with open(config["workload"], "rb") as workload:
             calls = pickle.load(workload)["calls"]
     except Exception as exc:
@@ -423,15 +400,20 @@ def main() -> int:
     namespace: dict[str, Any] = module.__dict__
     if config.get("candidate") is not None:
         try:
-            namespace = dict(module.__dict__)
-            exec(compile(config["candidate"], "<speedsmith candidate>", "exec"), namespace)
-            fn = _callable(namespace[config["qualname"].split(".")[-1]])
+            _owner, _name, raw = _candidates.define(
+                module, config["qualname"], config["candidate"], isolated=True
+            )
+            fn = _candidates.plain(raw)
+            namespace = fn.__globals__
         except Exception as exc:
-            message = f"candidate does not load: {type(exc).__name__}: {_eq.short(str(exc))}"
+            message = f"candidate does not load: {str(exc)[:200]}"
             emit({"phase": "equivalence", "equivalent": False, "mismatches": [message]})
             return 0
-    guard = _eq.Guard([module], [module.__dict__, namespace])
+    guard = _eq.Guard([module], [module.__dict__, namespace], _eq.stored_globals(original))
     mismatches = _check_recorded(fn, calls, config)
+    if not mismatches and fn is original:
+        # Determinism: a second pass must match the recording too (a counter would not).
+        mismatches = [f"second pass: {m}" for m in _check_recorded(fn, calls, config)]
     if not mismatches and fn is not original:
         mismatches = _docstring_examples(original, fn, config)
     if not mismatches and fn is not original:

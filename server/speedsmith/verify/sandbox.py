@@ -6,7 +6,7 @@ Layers (see SECURITY.md for what each one stops and what it does not):
   has no network (an empty network namespace) and, in its own mount namespace, binds the
   project and the workload read-only before importing user code;
 - everywhere: a scratch working directory and HOME, an allow-listed environment (no tokens
-  or secrets), ``python -I -B`` (no user site, no bytecode written), resource limits the child
+  or secrets), ``python -s -P -B`` (no user site, no bytecode written), resource limits the child
   applies to itself first (CPU seconds, address space, file size, open files, processes),
   its own process group (killed as a whole at the deadline or once the parent has what it
   needs), stderr captured and capped;
@@ -124,7 +124,9 @@ def run_harness(
         config_path.write_text(json.dumps(config), encoding="utf-8")
         stderr_file = scratch / "stderr.txt"
         with stderr_file.open("wb") as stderr:
-            command = [python or sys.executable, "-I", "-B", str(HARNESS), str(config_path)]
+            # -s -P -B rather than -I: the environment is already an allow-list, and -I would
+            # ignore PYTHONHASHSEED, which must match the recording run's.
+            command = [python or sys.executable, "-s", "-P", "-B", str(HARNESS), str(config_path)]
             if isolate:
                 command = ["unshare", "-rmn", "--", *command]
             process = subprocess.Popen(

@@ -73,6 +73,7 @@ def _env(config: dict[str, Any]) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(extra)
     env["SPEEDSMITH_CAPTURE"] = json.dumps(config)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONHASHSEED"] = "0"  # the harness replays with the same seed
     env.pop("PYTEST_ADDOPTS", None)
     return env
 
@@ -151,8 +152,8 @@ def record_workload(
     # Node ids are relative to pytest's rootdir, which may differ from the folder pytest runs
     # in: keep them absolute so a later run can select them from anywhere.
     rootdir = Path(data["rootdir"] or root)
-    reached = tuple(str(rootdir / node) for node in data["reached"] if node)
-    outcomes = {str(rootdir / node): outcome for node, outcome in data["tests"].items()}
+    reached = tuple(_absolute(rootdir, node) for node in data["reached"] if node)
+    outcomes = {_absolute(rootdir, node): outcome for node, outcome in data["tests"].items()}
     return Workload(
         path=out,
         calls=len(data["calls"]),
@@ -164,6 +165,12 @@ def record_workload(
         error=str(data["error"]),
         pytest_output=output,
     )
+
+
+def _absolute(rootdir: Path, node: str) -> str:
+    """``rootdir/path::rest`` without touching ``rest`` (parameter ids may hold ``//``)."""
+    path, separator, rest = node.partition("::")
+    return f"{rootdir / path}{separator}{rest}"
 
 
 def _empty(out: Path, error: str, output: str) -> Workload:
@@ -180,7 +187,12 @@ def run_tests_with_candidate(
     timeout: float = 120.0,
     cancel: threading.Event | None = None,
 ) -> tuple[bool, str]:
-    """Run ``tests`` (node ids) with the candidate substituted: (all passed, pytest output)."""
+    """Run ``tests`` (node ids) with the candidate substituted: (all passed, pytest output).
+
+    With no tests (every test that reached the function already failed with the original)
+    there is nothing to run: (True, ...)."""
+    if not tests:
+        return True, "no passing test reaches the function"
     root = project_root(file)
     sys_path, module = module_location(file)
     config = {

@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Any
 
+from speedsmith_candidate import define, resolve
+
 _CONFIG: dict[str, Any] = {}
 _CALLS: list[dict[str, Any]] = []
 _STATE: dict[str, Any] = {
@@ -41,17 +43,6 @@ _TESTS: dict[str, str] = {}
 _REACHED: set[str] = set()
 _CURRENT_TEST = {"nodeid": ""}
 _DEPTH = threading.local()
-
-
-def _resolve(module: Any, qualname: str) -> tuple[Any, str, Any]:
-    """(owner, attribute name, raw attribute) of ``qualname`` inside ``module``."""
-    owner = module
-    parts = qualname.split(".")
-    for part in parts[:-1]:
-        owner = getattr(owner, part)
-    name = parts[-1]
-    raw = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
-    return owner, name, raw
 
 
 def _record_wrapper(func: Any) -> Any:
@@ -170,26 +161,31 @@ def _type_name(kind: type) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _substitute(module: Any, qualname: str, source: str) -> None:
-    owner, name, _raw = _resolve(module, qualname)
-    namespace = module.__dict__ if owner is module else dict(module.__dict__)
-    exec(compile(source, f"<speedsmith candidate {qualname}>", "exec"), namespace)
-    setattr(owner, name, namespace[name])
-
-
-def _install() -> None:
+def _install(*, early: bool = False) -> None:
+    """Wrap (record) or replace (substitute) the target. ``early``: before conftest.py files
+    load; if the module cannot be imported yet, try again at ``pytest_configure``."""
     if _STATE["installed"] or not _CONFIG:
         return
-    _STATE["installed"] = True
     root = _CONFIG["sys_path"]
     if root not in sys.path:
         sys.path.insert(0, root)
+    if early:
+        try:
+            importlib.import_module(_CONFIG["module"])
+        except Exception:
+            return
+    _STATE["installed"] = True
+    if _CONFIG["mode"] == "substitute":
+        # Any failure must fail the run: tests passing against the original prove nothing.
+        module = importlib.import_module(_CONFIG["module"])
+        owner, name, value = define(
+            module, _CONFIG["qualname"], _CONFIG["candidate"], isolated=False
+        )
+        setattr(owner, name, value)
+        return
     try:
         module = importlib.import_module(_CONFIG["module"])
-        if _CONFIG["mode"] == "substitute":
-            _substitute(module, _CONFIG["qualname"], _CONFIG["candidate"])
-            return
-        owner, name, raw = _resolve(module, _CONFIG["qualname"])
+        owner, name, raw = resolve(module, _CONFIG["qualname"])
     except Exception as exc:
         _STATE["error"] = f"cannot import {_CONFIG['module']}: {type(exc).__name__}: {exc}"
         return
@@ -199,12 +195,22 @@ def _install() -> None:
         setattr(owner, name, _record_wrapper(raw))
 
 
-def pytest_configure(config: Any) -> None:
+def _configure() -> None:
     text = os.environ.get("SPEEDSMITH_CAPTURE")
-    if text:
+    if text and not _CONFIG:
         _CONFIG.update(json.loads(text))
-        _STATE["rootdir"] = str(config.rootpath)
-        _install()
+
+
+def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> None:
+    """Install before the project's conftest.py files import the target."""
+    _configure()
+    _install(early=True)
+
+
+def pytest_configure(config: Any) -> None:
+    _configure()
+    _STATE["rootdir"] = str(config.rootpath)
+    _install()
 
 
 def pytest_runtest_setup(item: Any) -> None:
