@@ -95,9 +95,9 @@ class Settings:
     candidate_memory_mb: int = 2048
     compare_exception_messages: bool = True
     """Exceptions must match by type and, when the message has no memory address, message."""
-    generated_examples: int = 60
+    generated_examples: int = 30
     """Inputs Hypothesis draws from the type hints of an annotated function (0: off)."""
-    generated_seconds: float = 2.0
+    generated_seconds: float = 0.5
     timing_max_rounds: int = 40
     timing_max_seconds: float = 10.0
     on_save: bool = False

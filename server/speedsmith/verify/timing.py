@@ -3,9 +3,17 @@
 Each round times the whole recorded workload once for each function (interleaved in one
 process, see ``harness``). The per-round ratio original/candidate is analysed on a log scale:
 the speedup is the geometric mean of the ratios and its confidence interval is Student's t
-interval of the mean log-ratio (scipy). Decisions are sequential: after ``min_rounds`` the
-interval is checked every ``check_every`` rounds at a stricter level (99%) so that repeated
-looks do not inflate false "faster" verdicts; the 95% interval is what gets reported.
+interval of the mean log-ratio (scipy). Decisions are sequential (the caller looks after
+every other round, from ``min_rounds`` on) and asymmetric, because the two errors cost
+differently:
+
+- "faster" needs the 99% interval's low end above ``min_speedup``, at every look including
+  the last: repeated looks at 95% would inflate false "faster" verdicts, the worst outcome;
+- "not faster" (futility) needs only the 95% interval's high end below ``min_speedup``: an
+  early stop there can only lose a real speedup, never accept a false one;
+- at the cap, whatever is not proven faster is not faster.
+
+The 95% interval is what gets reported.
 """
 
 from __future__ import annotations
@@ -56,13 +64,13 @@ def decide(
     if rounds == 0 or min(candidate_seconds) <= 0 or min(original_seconds) <= 0:
         return TimingDecision("undecided" if not final else "not-faster", 1.0, (1.0, 1.0), rounds)
     speedup, low95, high95 = interval(original_seconds, candidate_seconds, 0.95)
-    _, low99, high99 = interval(original_seconds, candidate_seconds, 0.99)
+    _, low99, _high99 = interval(original_seconds, candidate_seconds, 0.99)
     state: State = "undecided"
     if rounds >= min_rounds:
         if low99 > min_speedup:
             state = "faster"
-        elif high99 < min_speedup:
+        elif high95 < min_speedup:
             state = "not-faster"
     if final and state == "undecided":
-        state = "faster" if low95 > min_speedup and rounds >= min_rounds else "not-faster"
+        state = "not-faster"
     return TimingDecision(state, speedup, (low95, high95), rounds)
