@@ -34,7 +34,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from speedsmith.isolate import find_function
 from speedsmith.settings import Settings
@@ -61,7 +61,7 @@ class Tally:
 class _Mutator(ast.NodeTransformer):
     """Applies the ``target``-th applicable mutation of ``kind``."""
 
-    SWAPS: dict[type, type] = {
+    SWAPS: ClassVar[dict[type, type]] = {
         ast.Lt: ast.LtE,
         ast.LtE: ast.Lt,
         ast.Gt: ast.GtE,
