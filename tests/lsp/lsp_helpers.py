@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union
@@ -23,6 +24,8 @@ FIXTURE_PROJECT = HERE / "fixtures" / "project"
 SERVER_ENV = {
     **os.environ,
     "PYTHONPATH": os.pathsep.join([str(SERVER_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    # Results the servers cache go to a throwaway directory, never the user's cache.
+    "SPEEDSMITH_CACHE_DIR": tempfile.mkdtemp(prefix="speedsmith-test-cache-"),
 }
 SERVER_COMMAND = [sys.executable, "-m", "speedsmith", "serve"]
 FAKE_SERVER_COMMAND = [sys.executable, str(HERE / "fake_server.py")]
@@ -58,6 +61,8 @@ class Client(LanguageClient):
         super().__init__(*args, **kwargs)
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
         self.apply_result = types.ApplyWorkspaceEditResult(applied=True)
+        self.statuses: list[Any] = []
+        """The ``speedsmith/status`` notifications received."""
 
 
 def converter() -> cattrs.Converter:
@@ -89,6 +94,11 @@ def make_client() -> Client:
     ) -> types.ApplyWorkspaceEditResult:
         ls.applied_edits.append(params)
         return ls.apply_result
+
+    @client.feature("speedsmith/status")
+    def status(ls: Client, params: Any) -> None:
+        # pygls hands over an unknown method's params as a namedtuple.
+        ls.statuses.append(params._asdict() if hasattr(params, "_asdict") else dict(params))
 
     return client
 

@@ -209,7 +209,7 @@ async def test_positions_are_utf16_even_when_utf8_is_offered(client: Client, mod
 
     assert result.capabilities.position_encoding == types.PositionEncodingKind.Utf16
     assert to_json(result.capabilities.code_action_provider) == {
-        "codeActionKinds": ["refactor.rewrite"],
+        "codeActionKinds": ["refactor.rewrite", "quickfix"],
         "resolveProvider": False,
     }
     assert result.capabilities.execute_command_provider is not None

@@ -1,7 +1,9 @@
-"""Offer "Optimize <qualname>" for the function at the cursor.
+"""Offer "Optimize <qualname>" for the function at the cursor, and verified quick fixes.
 
 LSP method: ``textDocument/codeAction``. Cheap by design: one parse of the document, no
-engine or model work; the action only carries a ``speedsmith.optimize`` command.
+engine or model work; the refactor action only carries a ``speedsmith.optimize`` command.
+Quick fixes (kind ``quickfix``) come from ``speedsmith.lsp.background``: the cached, verified
+edit behind a "faster version available" hint, rebuilt from the current text.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from speedsmith.errors import SourceError
 from speedsmith.lsp.server import SpeedsmithServer
 
 KIND = types.CodeActionKind.RefactorRewrite
+QUICK_FIX = types.CodeActionKind.QuickFix
 OPTIMIZE_COMMAND = "speedsmith.optimize"
 PYTHON_SUFFIXES = (".py", ".pyi")
 
@@ -22,7 +25,7 @@ PYTHON_SUFFIXES = (".py", ".pyi")
 def register(server: SpeedsmithServer) -> None:
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=[KIND], resolve_provider=False),
+        types.CodeActionOptions(code_action_kinds=[KIND, QUICK_FIX], resolve_provider=False),
     )
     def code_action(
         ls: SpeedsmithServer, params: types.CodeActionParams
@@ -33,7 +36,21 @@ def register(server: SpeedsmithServer) -> None:
 def code_actions(
     ls: SpeedsmithServer, params: types.CodeActionParams
 ) -> list[types.CodeAction | types.Command] | None:
-    if not _kind_requested(params.context.only):
+    fixes: list[types.CodeAction | types.Command] = []
+    if (
+        ls.background is not None
+        and _kind_requested(params.context.only, QUICK_FIX)
+        and _literals_supported(ls)
+    ):
+        fixes.extend(ls.background.quick_fixes(params.text_document.uri, params.range))
+    refactors = refactor_actions(ls, params)
+    return [*fixes, *(refactors or [])] or refactors
+
+
+def refactor_actions(
+    ls: SpeedsmithServer, params: types.CodeActionParams
+) -> list[types.CodeAction | types.Command] | None:
+    if not _kind_requested(params.context.only, KIND):
         return None
     uri = params.text_document.uri
     document = ls.workspace.get_text_document(uri)
@@ -73,13 +90,15 @@ def code_actions(
     return [types.CodeAction(title=title, kind=KIND, command=command)]
 
 
-def _kind_requested(only: Sequence[types.CodeActionKind | str] | None) -> bool:
-    """Whether ``context.only`` (hierarchical kinds, e.g. ``refactor``) admits our kind."""
+def _kind_requested(
+    only: Sequence[types.CodeActionKind | str] | None, kind: types.CodeActionKind
+) -> bool:
+    """Whether ``context.only`` (hierarchical kinds, e.g. ``refactor``) admits ``kind``."""
     if not only:
         return True
-    ours = KIND.value
-    for kind in only:
-        wanted = kind.value if isinstance(kind, types.CodeActionKind) else str(kind)
+    ours = kind.value
+    for item in only:
+        wanted = item.value if isinstance(item, types.CodeActionKind) else str(item)
         if ours == wanted or ours.startswith(wanted + "."):
             return True
     return False

@@ -3,7 +3,8 @@
 LSP methods: ``workspace/executeCommand`` for ``speedsmith.optimize`` (reports through
 ``window/workDoneProgress/create`` and ``$/progress``; proposes the result with
 ``workspace/applyEdit``; explains itself with ``window/showMessage``), ``speedsmith.cancel``
-(stops every job) and ``speedsmith.settings`` (the effective settings, camelCase); and
+(stops every job, background ones included), ``speedsmith.settings`` (the effective settings,
+camelCase) and ``speedsmith.status`` (the background queue: running, queued, runs); and
 ``window/workDoneProgress/cancel`` (stops the job behind a progress token).
 
 The engine is blocking and calls ``progress`` from its worker thread: it runs on the
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 OPTIMIZE_COMMAND = "speedsmith.optimize"
 CANCEL_COMMAND = "speedsmith.cancel"
 SETTINGS_COMMAND = "speedsmith.settings"
+STATUS_COMMAND = "speedsmith.status"
 CANCELLED = "Cancelled"
 
 
@@ -45,7 +47,14 @@ def register(server: SpeedsmithServer) -> None:
 
     @server.command(CANCEL_COMMAND)
     def cancel(ls: SpeedsmithServer, *args: Any) -> int:
-        return ls.cancel_jobs()
+        count = ls.cancel_jobs()
+        if ls.background is not None:
+            count += ls.background.cancel_all()
+        return count
+
+    @server.command(STATUS_COMMAND)
+    def status(ls: SpeedsmithServer, *args: Any) -> dict[str, Any]:
+        return ls.background.state() if ls.background is not None else {}
 
     @server.command(SETTINGS_COMMAND)
     async def settings(ls: SpeedsmithServer, *args: Any) -> dict[str, Any]:
@@ -93,12 +102,16 @@ async def run_optimize(ls: SpeedsmithServer, uri: str, qualname: str) -> dict[st
         text=text,
     )
     ls.jobs[job.token] = job
+    if ls.background is not None:
+        ls.background.preempt()  # an explicit request goes first
     try:
         return await _run(ls, job, Path(document.path))
     finally:
         job.done = True
         ls.jobs.pop(job.token, None)
         ls.work_done_progress.tokens.pop(job.token, None)
+        if ls.background is not None:
+            ls.background.kick()
 
 
 async def _run(ls: SpeedsmithServer, job: Job, path: Path) -> dict[str, Any] | None:
@@ -138,6 +151,8 @@ async def _run(ls: SpeedsmithServer, job: Job, path: Path) -> dict[str, Any] | N
         )
         return None
 
+    if ls.background is not None:
+        ls.background.record(job.uri, job.qualname, job.text, settings, report)
     summary = report.summary()
     if report.verdict == "improved" and report.edit is not None:
         if _changed(ls, job):

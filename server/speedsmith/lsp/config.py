@@ -21,8 +21,9 @@ from speedsmith.lsp.server import SpeedsmithServer
 from speedsmith.settings import DEFAULTS, Settings, from_pyproject, merge
 
 SECTION = "speedsmith"
-IGNORED_CLIENT_KEYS = frozenset({"trace"})
-"""Keys editors put in the section for their LSP client (``speedsmith.trace.server``)."""
+IGNORED_CLIENT_KEYS = frozenset({"trace", "serverCommand"})
+"""Keys editors put in the section for their LSP client (``speedsmith.trace.server``, the
+VS Code extension's ``speedsmith.serverCommand``)."""
 
 
 def register(server: SpeedsmithServer) -> None:
@@ -48,6 +49,8 @@ def register(server: SpeedsmithServer) -> None:
         ls: SpeedsmithServer, params: types.DidChangeConfigurationParams
     ) -> None:
         await pull(ls, params.settings, popup=True)
+        if ls.background is not None:
+            await ls.background.settings_changed()
 
 
 def unwrap(options: Any) -> Any:

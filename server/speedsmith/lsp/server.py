@@ -7,6 +7,9 @@ in sibling modules:
 - ``speedsmith.lsp.config``: ``initialize``, ``initialized``,
   ``workspace/didChangeConfiguration``;
 - ``speedsmith.lsp.actions``: ``textDocument/codeAction``;
+- ``speedsmith.lsp.background``: ``textDocument/didOpen``, ``didChange``, ``didSave``,
+  ``didClose``, ``textDocument/hover``, ``textDocument/publishDiagnostics`` (background
+  suggestions on save);
 - ``speedsmith.lsp.commands``: ``workspace/executeCommand`` (``speedsmith.optimize``,
   ``speedsmith.cancel``, ``speedsmith.settings``) and ``window/workDoneProgress/cancel``.
 """
@@ -22,7 +25,7 @@ from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -32,6 +35,9 @@ from pygls.uris import to_fs_path
 
 from speedsmith import __version__
 from speedsmith.settings import DEFAULTS, Settings
+
+if TYPE_CHECKING:
+    from speedsmith.lsp.background import Background
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +95,8 @@ class SpeedsmithServer(LanguageServer):
         """Running and queued optimisation jobs by progress token."""
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speedsmith-job")
         """Runs the (blocking) engine; one job at a time, never on pygls' shared pool."""
+        self.background: Background | None = None
+        """Background suggestions on save (``speedsmith.lsp.background``)."""
 
     # -- capabilities -------------------------------------------------------------------
 
@@ -150,16 +158,19 @@ class SpeedsmithServer(LanguageServer):
 
 def create_server() -> SpeedsmithServer:
     """A new server with every feature registered."""
-    from speedsmith.lsp import actions, commands, config
+    from speedsmith.lsp import actions, background, commands, config
 
     server = SpeedsmithServer()
     config.register(server)
     actions.register(server)
     commands.register(server)
+    background.register(server)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: SpeedsmithServer, params: None) -> None:
         ls.cancel_jobs()
+        if ls.background is not None:
+            ls.background.cancel_all()
         ls.executor.shutdown(wait=False, cancel_futures=True)
 
     return server

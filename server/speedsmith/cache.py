@@ -1,0 +1,178 @@
+"""On-disk cache of optimisation results, keyed by what the result depends on.
+
+Knows nothing of LSP. A result is stored under a key made of the file's path, the function's
+qualified name, the hash of its normalised source (``source_hash``), and every setting that
+can change the outcome (the model, the budget actually used, tolerances, the interpreter...;
+not the seed, thread counts or GPU layers). So an unchanged function is never optimised twice
+with the same settings, and a changed one never gets a stale result.
+
+Only conclusive results are stored (``improved`` and ``no-improvement``): a refusal or an
+error depends on circumstances (unsaved buffer, missing model) that change without the
+function changing. Entries are small JSON files under ``<cache dir>/results/`` (the cache
+dir is ``$SPEEDSMITH_CACHE_DIR`` if set, else the platform's user cache dir), written
+atomically; an unreadable or foreign entry reads as a miss.
+
+The stored report has no byte offsets: whoever applies a cached result rebuilds the edit from
+the current text of the file, after checking that the function's source hash still matches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
+from speedsmith.settings import Settings, to_wire
+
+FORMAT = 1
+CACHED_VERDICTS = frozenset({"improved", "no-improvement"})
+IRRELEVANT_SETTINGS = frozenset(
+    {"seed", "nThreads", "nGpuLayers", "onSave", "onSaveBudget", "budgetSeconds"}
+)
+"""Wire names of settings that do not change what a run may conclude (only how fast it gets
+there or whether it runs at all). ``budget`` is relevant: a larger budget may find more."""
+
+
+def cache_root() -> Path:
+    """``$SPEEDSMITH_CACHE_DIR``, else the platform's user cache directory for speedsmith."""
+    override = os.environ.get("SPEEDSMITH_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("speedsmith"))
+
+
+def normalize_source(source: str) -> str:
+    """The function's text without trailing whitespace on lines or trailing blank lines."""
+    lines = [line.rstrip() for line in source.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def source_hash(source: str) -> str:
+    """Hash of a function's normalised (dedented) source, e.g. ``FunctionInfo.source``."""
+    return hashlib.sha256(normalize_source(source).encode("utf-8")).hexdigest()[:32]
+
+
+def result_key(path: Path, qualname: str, function_hash: str, settings: Settings) -> str:
+    """The cache key of optimising ``qualname`` (hash ``function_hash``) with ``settings``."""
+    relevant = {k: v for k, v in to_wire(settings).items() if k not in IRRELEVANT_SETTINGS}
+    material = json.dumps(
+        {
+            "format": FORMAT,
+            "path": str(Path(path).resolve()),
+            "qualname": qualname,
+            "source": function_hash,
+            "settings": relevant,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """A stored result: the report (without its edit) and what it was computed with."""
+
+    key: str
+    qualname: str
+    function_hash: str
+    budget: str | int
+    created: float
+    report: OptimizeReport
+
+
+class ResultCache:
+    """Results under ``directory`` (default ``cache_root() / "results"``)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory if directory is not None else cache_root() / "results"
+
+    def _file(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> CachedResult | None:
+        """The entry stored under ``key``, or None (missing, unreadable or another format)."""
+        try:
+            data = json.loads(self._file(key).read_text(encoding="utf-8"))
+            if data.get("format") != FORMAT or data.get("key") != key:
+                return None
+            return CachedResult(
+                key=key,
+                qualname=data["qualname"],
+                function_hash=data["function_hash"],
+                budget=data["budget"],
+                created=float(data["created"]),
+                report=report_from_json(data["report"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def put(
+        self, key: str, function_hash: str, budget: str | int, report: OptimizeReport
+    ) -> CachedResult | None:
+        """Store a conclusive ``report``; returns the entry, or None if it is not cached."""
+        if report.verdict not in CACHED_VERDICTS:
+            return None
+        qualname = report.target.rpartition("::")[2]
+        entry = CachedResult(
+            key=key,
+            qualname=qualname,
+            function_hash=function_hash,
+            budget=budget,
+            created=time.time(),
+            report=report,
+        )
+        data = {
+            "format": FORMAT,
+            "key": key,
+            "qualname": qualname,
+            "function_hash": function_hash,
+            "budget": budget,
+            "created": entry.created,
+            "report": report.to_json(),
+        }
+        target = self._file(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return entry
+
+
+def report_from_json(data: dict[str, Any]) -> OptimizeReport:
+    """An ``OptimizeReport`` (with no edit) from ``OptimizeReport.to_json()``'s object.
+
+    Unknown keys are ignored, so entries written by another version still read.
+    """
+    known = {f.name for f in dataclasses.fields(OptimizeReport)}
+    fields = {k: v for k, v in data.items() if k in known and k != "edit"}
+    if isinstance(fields.get("ci95"), list):
+        fields["ci95"] = tuple(fields["ci95"])
+    if isinstance(fields.get("candidates"), dict):
+        fields["candidates"] = _sub(CandidateCounts, fields["candidates"])
+    if isinstance(fields.get("tokens"), dict):
+        fields["tokens"] = _sub(TokenCounts, fields["tokens"])
+    return OptimizeReport(**fields)
+
+
+def _sub(cls: Any, data: dict[str, Any]) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})

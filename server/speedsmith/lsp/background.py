@@ -1,0 +1,586 @@
+"""Background suggestions: optimise the functions changed on save; hint at verified speedups.
+
+LSP methods: ``textDocument/didOpen`` (remember the functions, show cached results),
+``textDocument/didChange`` (drop hints whose function changed, cancel a stale job),
+``textDocument/didSave`` (queue the functions changed since the last save),
+``textDocument/didClose``, ``textDocument/hover`` (the cached result of the function under a
+``def`` line) and, outgoing, ``textDocument/publishDiagnostics`` (one Hint per verified
+speedup, source ``speedsmith``) and the notification ``speedsmith/status`` (the queue's state,
+for status bars). The quick fix behind a hint is offered by ``speedsmith.lsp.actions``
+through ``Background.quick_fixes``.
+
+Only when the setting ``onSave`` is true (it runs the model after every save: opt-in). One
+background job runs at a time, on the server's single-worker executor, with the budget
+``onSaveBudget``; an explicit ``speedsmith.optimize`` pre-empts it (the job is cancelled and
+queued again). Functions no test reaches are simply dropped when the engine refuses them.
+Conclusive results go to the on-disk ``speedsmith.cache``, so reopening a file shows them
+without running anything. A hint, its quick fix and its hover hold only while the function's
+current text hashes to what was verified; the edit is rebuilt from the current text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import difflib
+import logging
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from speedsmith import edits, isolate, positions
+from speedsmith.cache import CachedResult, ResultCache, result_key, source_hash
+from speedsmith.errors import Cancelled, SpeedsmithError
+from speedsmith.lsp.config import effective_settings, settings_for
+from speedsmith.lsp.server import SpeedsmithServer
+from speedsmith.report import OptimizeReport
+from speedsmith.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "speedsmith"
+STATUS_NOTIFICATION = "speedsmith/status"
+DIFF_LINES = 16
+
+
+@dataclass
+class Pending:
+    """A function queued for a background run, as it was when saved."""
+
+    uri: str
+    qualname: str
+    function_hash: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    preempted: bool = False
+
+
+def register(server: SpeedsmithServer) -> None:
+    background = Background(server)
+    server.background = background
+
+    # didOpen and didSave are synchronous on purpose: the text they look at must be the one
+    # of that moment, before any later didChange is applied.
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: SpeedsmithServer, params: types.DidOpenTextDocumentParams) -> None:
+        background.opened(params.text_document.uri, params.text_document.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: SpeedsmithServer, params: types.DidChangeTextDocumentParams) -> None:
+        background.changed(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: SpeedsmithServer, params: types.DidSaveTextDocumentParams) -> None:
+        background.saved(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: SpeedsmithServer, params: types.DidCloseTextDocumentParams) -> None:
+        background.closed(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: SpeedsmithServer, params: types.HoverParams) -> types.Hover | None:
+        return background.hover(params.text_document.uri, params.position)
+
+
+def functions(text: str) -> dict[str, isolate.FunctionInfo] | None:
+    """The document's functions that can be optimised, by qualname; None if it doesn't parse."""
+    try:
+        found = isolate.parse_functions(text)
+    except SpeedsmithError:
+        return None
+    result: dict[str, isolate.FunctionInfo] = {}
+    for fn in found:
+        if not fn.is_nested:
+            result.setdefault(fn.qualname, fn)
+    return result
+
+
+def background_settings(settings: Settings) -> Settings:
+    """The settings of a background run: the ``onSaveBudget`` as the budget."""
+    return dataclasses.replace(settings, budget=settings.on_save_budget)
+
+
+class Background:
+    """The queue, the running job, and the verified results behind the published hints."""
+
+    def __init__(self, ls: SpeedsmithServer) -> None:
+        self.ls = ls
+        self.cache = ResultCache()
+        self.queue: list[Pending] = []
+        self.current: Pending | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.baseline: dict[str, dict[str, str]] = {}
+        """Per open document: each function's source hash at the last open or save."""
+        self.found: dict[str, dict[str, CachedResult]] = {}
+        """Per open document: verified (``improved``) results, by qualname."""
+        self.runs = 0
+        """Engine runs started (tests read it through ``speedsmith.status``)."""
+        self.last_status: dict[str, Any] = self.state()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    # -- documents -----------------------------------------------------------------------
+
+    def _text(self, uri: str) -> str | None:
+        document = self.ls.workspace.text_documents.get(uri)
+        if document is None:
+            return None
+        try:
+            return document.source
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _enabled(self, uri: str | None) -> bool:
+        settings, _ = effective_settings(self.ls, uri)
+        return settings.on_save
+
+    def opened(self, uri: str, text: str) -> None:
+        fns = functions(text)
+        if fns is None:
+            return
+        self.baseline[uri] = {q: source_hash(fn.source) for q, fn in fns.items()}
+        self._spawn(self._show_cached(uri))
+
+    async def _show_cached(self, uri: str) -> None:
+        settings = await settings_for(self.ls, uri)
+        text = self._text(uri)
+        fns = functions(text) if text is not None else None
+        if settings.on_save and fns is not None and uri in self.baseline:
+            self._lookup_all(uri, fns, settings)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def changed(self, uri: str) -> None:
+        job = self.current
+        if uri not in self.found and (job is None or job.uri != uri):
+            return
+        text = self._text(uri)
+        fns = functions(text) if text is not None else None
+        if job is not None and job.uri == uri and fns is not None:
+            fn = fns.get(job.qualname)
+            if fn is None or source_hash(fn.source) != job.function_hash:
+                job.cancel.set()  # stale: its result could never be offered
+        self.publish(uri, fns)
+
+    def saved(self, uri: str) -> None:
+        text = self._text(uri)
+        fns = functions(text) if text is not None else None
+        if fns is None:
+            return
+        hashes = {q: source_hash(fn.source) for q, fn in fns.items()}
+        before = self.baseline.get(uri, {})
+        self.baseline[uri] = hashes
+        changed = {q: h for q, h in hashes.items() if before.get(q) != h}
+        if changed:
+            self._spawn(self._queue(uri, changed))
+
+    async def _queue(self, uri: str, changed: dict[str, str]) -> None:
+        settings = await settings_for(self.ls, uri)
+        if not settings.on_save or uri not in self.baseline:
+            return
+        for qualname, function_hash in changed.items():
+            entry = self._lookup(uri, qualname, function_hash, settings)
+            if entry is not None:
+                self._remember(uri, entry)
+            else:
+                self._enqueue(Pending(uri, qualname, function_hash))
+        self.publish(uri)
+        self.kick()
+
+    def closed(self, uri: str) -> None:
+        self.baseline.pop(uri, None)
+        self.found.pop(uri, None)
+        self.queue = [p for p in self.queue if p.uri != uri]
+        if self.current is not None and self.current.uri == uri:
+            self.current.cancel.set()
+        self._clear(uri)
+        self.status()
+
+    async def settings_changed(self) -> None:
+        """After ``workspace/didChangeConfiguration``: stop or resume per document."""
+        for uri in list(self.baseline):
+            settings = await settings_for(self.ls, uri)
+            if not settings.on_save:
+                self.queue = [p for p in self.queue if p.uri != uri]
+                if self.current is not None and self.current.uri == uri:
+                    self.current.cancel.set()
+                self.found.pop(uri, None)
+                self._clear(uri)
+                continue
+            text = self._text(uri)
+            fns = functions(text) if text is not None else None
+            if fns is not None:
+                self._lookup_all(uri, fns, settings)
+        self.status()
+
+    # -- cache ----------------------------------------------------------------------------
+
+    def _keys(self, uri: str, qualname: str, function_hash: str, settings: Settings) -> list[str]:
+        path = to_fs_path(uri)
+        if path is None:
+            return []
+        candidates = [background_settings(settings), settings]
+        return list(
+            dict.fromkeys(result_key(Path(path), qualname, function_hash, s) for s in candidates)
+        )
+
+    def _lookup(
+        self, uri: str, qualname: str, function_hash: str, settings: Settings
+    ) -> CachedResult | None:
+        """A cached result for the background budget, else for the explicit one."""
+        for key in self._keys(uri, qualname, function_hash, settings):
+            entry = self.cache.get(key)
+            if entry is not None:
+                return entry
+        return None
+
+    def _lookup_all(
+        self, uri: str, fns: dict[str, isolate.FunctionInfo], settings: Settings
+    ) -> None:
+        for qualname, fn in fns.items():
+            entry = self._lookup(uri, qualname, source_hash(fn.source), settings)
+            if entry is not None:
+                self._remember(uri, entry)
+        self.publish(uri, fns)
+
+    def _remember(self, uri: str, entry: CachedResult) -> None:
+        if entry.report.verdict == "improved" and entry.report.optimized:
+            self.found.setdefault(uri, {})[entry.qualname] = entry
+
+    def record(
+        self, uri: str, qualname: str, text: str, settings: Settings, report: OptimizeReport
+    ) -> None:
+        """Cache the result of an explicit ``speedsmith.optimize`` (run on ``text``)."""
+        path = to_fs_path(uri)
+        try:
+            fn = isolate.find_function(text, qualname)
+        except SpeedsmithError:
+            return
+        if path is None:
+            return
+        function_hash = source_hash(fn.source)
+        key = result_key(Path(path), qualname, function_hash, settings)
+        try:
+            entry = self.cache.put(key, function_hash, settings.budget, report)
+        except OSError as err:
+            self.ls.log(f"speedsmith: could not write the result cache: {err}")
+            return
+        if entry is not None and uri in self.baseline and self._enabled(uri):
+            self._remember(uri, entry)
+            self.publish(uri)
+
+    # -- hints ----------------------------------------------------------------------------
+
+    def _valid(
+        self, uri: str, fns: dict[str, isolate.FunctionInfo] | None
+    ) -> list[tuple[isolate.FunctionInfo, CachedResult]]:
+        """The remembered results whose function still has the verified text."""
+        if fns is None:
+            return []
+        valid = []
+        for qualname, entry in self.found.get(uri, {}).items():
+            fn = fns.get(qualname)
+            if fn is not None and source_hash(fn.source) == entry.function_hash:
+                valid.append((fn, entry))
+        return valid
+
+    def publish(self, uri: str, fns: dict[str, isolate.FunctionInfo] | None = None) -> None:
+        text = self._text(uri)
+        if text is None:
+            return
+        if fns is None:
+            fns = functions(text)
+        diagnostics = [diagnostic(text, fn, entry) for fn, entry in self._valid(uri, fns)]
+        document = self.ls.workspace.text_documents.get(uri)
+        self.ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=uri,
+                diagnostics=diagnostics,
+                version=document.version if document is not None else None,
+            )
+        )
+
+    def _clear(self, uri: str) -> None:
+        self.ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+    def quick_fixes(self, uri: str, range_: types.Range) -> list[types.CodeAction]:
+        """Quick fixes for the function at ``range_`` (or on its ``def`` line), if verified.
+
+        Rebuilt from the document's current text and version; none if the function changed.
+        """
+        if uri not in self.found:
+            return []
+        text = self._text(uri)
+        document = self.ls.workspace.text_documents.get(uri)
+        if text is None or document is None:
+            return []
+        fns = functions(text)
+        offset = positions.position_to_byte(text, range_.start.line, range_.start.character)
+        try:
+            at = isolate.function_at(text, offset)
+        except SpeedsmithError:
+            return []
+        fixes = []
+        for fn, entry in self._valid(uri, fns):
+            if at is None or not (fn.start_byte <= at.start_byte and at.end_byte <= fn.end_byte):
+                continue
+            assert entry.report.optimized is not None
+            edit = edits.function_edit(text, fn, entry.report.optimized)
+            text_edit = types.TextEdit(
+                range=types.Range(
+                    start=types.Position(*positions.byte_to_position(text, edit.start_byte)),
+                    end=types.Position(*positions.byte_to_position(text, edit.end_byte)),
+                ),
+                new_text=edit.new_text,
+            )
+            workspace_edit = types.WorkspaceEdit(
+                document_changes=[
+                    types.TextDocumentEdit(
+                        text_document=types.OptionalVersionedTextDocumentIdentifier(
+                            uri=uri, version=document.version
+                        ),
+                        edits=[text_edit],
+                    )
+                ]
+            )
+            if not self.ls.client_supports("workspace.workspace_edit.document_changes"):
+                workspace_edit = types.WorkspaceEdit(changes={uri: [text_edit]})
+            report = entry.report
+            fixes.append(
+                types.CodeAction(
+                    title=f"Use the verified {report.speedup or 1.0:.2f}x faster {fn.qualname}",
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostic(text, fn, entry)],
+                    edit=workspace_edit,
+                    is_preferred=True,
+                )
+            )
+        return fixes
+
+    def hover(self, uri: str, position: types.Position) -> types.Hover | None:
+        text = self._text(uri)
+        if text is None:
+            return None
+        fns = functions(text)
+        if fns is None:
+            return None
+        for fn in fns.values():
+            line = def_line(fn)
+            if position.line != line:
+                continue
+            function_hash = source_hash(fn.source)
+            entry = self.found.get(uri, {}).get(fn.qualname)
+            if entry is None or entry.function_hash != function_hash:
+                settings, _ = effective_settings(self.ls, uri)
+                entry = self._lookup(uri, fn.qualname, function_hash, settings)
+            if entry is None:
+                return None
+            return types.Hover(
+                contents=types.MarkupContent(
+                    kind=types.MarkupKind.Markdown, value=hover_markdown(entry)
+                ),
+                range=name_range(text, fn),
+            )
+        return None
+
+    # -- the queue --------------------------------------------------------------------------
+
+    def _enqueue(self, pending: Pending) -> None:
+        self.queue = [
+            p for p in self.queue if (p.uri, p.qualname) != (pending.uri, pending.qualname)
+        ]
+        self.queue.append(pending)
+
+    def _explicit_busy(self) -> bool:
+        return any(not job.done for job in self.ls.jobs.values())
+
+    def preempt(self) -> None:
+        """An explicit request arrived: stop the background job (it is queued again)."""
+        job = self.current
+        if job is not None and not job.cancel.is_set():
+            job.preempted = True
+            job.cancel.set()
+
+    def kick(self) -> None:
+        """Start the next queued job unless one runs or an explicit request is pending."""
+        if self.task is not None or not self.queue or self._explicit_busy():
+            self.status()
+            return
+        pending = self.queue.pop(0)
+        self.current = pending
+        self.task = asyncio.get_running_loop().create_task(self._run(pending))
+        self.status()
+
+    async def _run(self, pending: Pending) -> None:
+        try:
+            await self._optimize(pending)
+        except Exception:
+            logger.exception("background run of %s failed", pending.qualname)
+        finally:
+            self.current = None
+            self.task = None
+            if pending.preempted:
+                retry = Pending(pending.uri, pending.qualname, pending.function_hash)
+                if all((p.uri, p.qualname) != (retry.uri, retry.qualname) for p in self.queue):
+                    self.queue.insert(0, retry)
+            self.kick()
+
+    async def _optimize(self, pending: Pending) -> None:
+        uri = pending.uri
+        text = self._text(uri)
+        path = to_fs_path(uri)
+        fns = functions(text) if text is not None else None
+        fn = fns.get(pending.qualname) if fns is not None else None
+        if text is None or path is None or fn is None:
+            return
+        if source_hash(fn.source) != pending.function_hash:
+            return  # edited since it was saved; the next save queues it again
+        settings = await settings_for(self.ls, uri)
+        if not settings.on_save or pending.cancel.is_set():
+            return
+        run_settings = background_settings(settings)
+        key = result_key(Path(path), pending.qualname, pending.function_hash, run_settings)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self._remember(uri, cached)
+            self.publish(uri)
+            return
+        self.runs += 1
+        self.status()
+
+        def work() -> CachedResult | OptimizeReport:
+            # The engine pulls in numpy/scipy: imported on the worker, not the event loop.
+            from speedsmith import engine
+
+            if pending.cancel.is_set():
+                raise Cancelled("cancelled before it started")
+            report = engine.optimize(
+                Path(path), pending.qualname, run_settings, source=text, cancel=pending.cancel
+            )
+            entry = self.cache.put(key, pending.function_hash, run_settings.budget, report)
+            return entry if entry is not None else report
+
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await loop.run_in_executor(self.ls.executor, work)
+        except Cancelled:
+            return
+        report = outcome.report if isinstance(outcome, CachedResult) else outcome
+        self.ls.log(f"speedsmith: background {pending.qualname}: {report.summary()}")
+        if isinstance(outcome, CachedResult) and self._enabled(uri) and uri in self.baseline:
+            self._remember(uri, outcome)
+            self.publish(uri)
+
+    def cancel_all(self) -> int:
+        """``speedsmith.cancel``: drop the queue and cancel the running job; how many."""
+        count = len(self.queue)
+        self.queue.clear()
+        if self.current is not None and not self.current.cancel.is_set():
+            self.current.cancel.set()
+            count += 1
+        self.status()
+        return count
+
+    def state(self) -> dict[str, Any]:
+        """``{"running": qualname | None, "queued": n, "runs": engine runs so far}``."""
+        return {
+            "running": self.current.qualname if self.current is not None else None,
+            "queued": len(self.queue),
+            "runs": self.runs,
+        }
+
+    def status(self) -> None:
+        """Send ``speedsmith/status`` with ``state()`` when it changed since the last one."""
+        state = self.state()
+        if state == self.last_status:
+            return
+        self.last_status = state
+        try:
+            self.ls.protocol.notify(STATUS_NOTIFICATION, state)
+        except Exception as err:  # the transport may be gone at shutdown
+            logger.debug("status notification failed: %s", err)
+
+
+def def_line(fn: isolate.FunctionInfo) -> int:
+    """0-based line of the ``def`` keyword (after any decorators)."""
+    return fn.start_line + sum(decorator.count("\n") + 1 for decorator in fn.decorators)
+
+
+def name_range(text: str, fn: isolate.FunctionInfo) -> types.Range:
+    """The range of the function's name on its ``def`` line."""
+    line = def_line(fn)
+    lines = text.split("\n")
+    line_text = lines[line].rstrip("\r") if line < len(lines) else ""
+    start = line_text.find(f"def {fn.name}")
+    if start < 0:
+        return types.Range(
+            start=types.Position(line=line, character=0),
+            end=types.Position(line=line, character=_units(line_text)),
+        )
+    start += len("def ")
+    return types.Range(
+        start=types.Position(line=line, character=_units(line_text[:start])),
+        end=types.Position(line=line, character=_units(line_text[: start + len(fn.name)])),
+    )
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def diagnostic_message(report: OptimizeReport) -> str:
+    speedup = report.speedup or 1.0
+    message = f"verified {speedup:.1f}x faster version available"
+    if report.ci95:
+        message += f" (95% CI {report.ci95[0]:.1f}-{report.ci95[1]:.1f}x)"
+    return message
+
+
+def diagnostic(text: str, fn: isolate.FunctionInfo, entry: CachedResult) -> types.Diagnostic:
+    return types.Diagnostic(
+        range=name_range(text, fn),
+        message=diagnostic_message(entry.report),
+        severity=types.DiagnosticSeverity.Hint,
+        source=SOURCE,
+        code="faster-version",
+        data={"qualname": fn.qualname, "key": entry.key},
+    )
+
+
+def short_diff(original: str, optimized: str) -> str:
+    """The function's diff without file headers, at most ``DIFF_LINES`` lines."""
+    lines = [
+        line.rstrip("\n")
+        for line in difflib.unified_diff(
+            original.splitlines(), optimized.splitlines(), lineterm="", n=1
+        )
+        if not line.startswith(("---", "+++"))
+    ]
+    if len(lines) > DIFF_LINES:
+        lines = [*lines[:DIFF_LINES], f"... ({len(lines) - DIFF_LINES} more lines)"]
+    return "\n".join(lines)
+
+
+def hover_markdown(entry: CachedResult) -> str:
+    report = entry.report
+    if report.verdict == "improved" and report.optimized:
+        head = f"**speedsmith**: {diagnostic_message(report)}"
+    else:
+        head = f"**speedsmith**: {report.summary()}"
+    facts = (
+        f"Checked against {report.recorded_calls} recorded calls from your tests · "
+        f"model `{report.model}` · budget `{entry.budget}`"
+    )
+    parts = [head, facts]
+    if report.verdict == "improved" and report.optimized:
+        parts.append("```diff\n" + short_diff(report.original, report.optimized) + "\n```")
+        parts.append("Apply it with the quick fix on the `def` line.")
+    return "\n\n".join(parts)
