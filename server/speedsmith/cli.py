@@ -1,4 +1,4 @@
-"""Command line: ``speedsmith optimize``, ``speedsmith serve``, ``speedsmith model``.
+"""Command line: ``speedsmith optimize``, ``serve``, ``model``, ``bench``.
 
 Drives the same engine as the language server. Progress and the human report go to stderr;
 ``--json`` prints one object on stdout. Only ``--apply`` ever writes to a user file.
@@ -17,7 +17,7 @@ from rich.console import Console
 from speedsmith import __version__, edits
 from speedsmith.errors import Cancelled, ModelError
 from speedsmith.report import OptimizeReport
-from speedsmith.settings import DEFAULTS, Settings, from_pyproject, merge
+from speedsmith.settings import DEFAULTS, STRATEGIES, Settings, from_pyproject, merge
 from speedsmith.workload import project_root
 
 
@@ -28,7 +28,13 @@ def _parser() -> argparse.ArgumentParser:
 
     opt = sub.add_parser("optimize", help="optimise one function, verified against your tests")
     opt.add_argument("target", help="path/to/module.py::function (or ::Class.method)")
-    opt.add_argument("--budget", help="candidates to generate: a number or quick|standard|max")
+    opt.add_argument(
+        "--budget",
+        help="quick|standard|max (600/2000/8000 generated tokens), N >= 100 tokens, "
+        "or N < 100 candidates",
+    )
+    opt.add_argument("--budget-seconds", type=float, help="wall-clock cap of the search")
+    opt.add_argument("--strategy", choices=STRATEGIES, help="how the budget is spent")
     opt.add_argument("--seed", type=int, help="make sampling repeatable")
     opt.add_argument("--model", dest="model_path", help="a GGUF file instead of the embedded model")
     opt.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1: all)")
@@ -49,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="manage the embedded model")
     model.add_argument("action", choices=["fetch", "path"], help="fetch: install it; path: show it")
+
+    from speedsmith.bench import add_arguments
+
+    add_arguments(sub.add_parser("bench", help="success rate per search strategy and budget"))
     return parser
 
 
@@ -61,6 +71,8 @@ def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings
         key: getattr(args, key)
         for key in (
             "budget",
+            "budget_seconds",
+            "strategy",
             "seed",
             "model_path",
             "n_gpu_layers",
@@ -205,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         return _optimize(args)
     if args.command == "model":
         return _model(args)
+    if args.command == "bench":
+        from speedsmith.bench import main as bench_main
+
+        return bench_main(args)
     from speedsmith.lsp.server import start
 
     start(tcp=args.tcp)

@@ -16,7 +16,9 @@ from speedsmith.errors import Cancelled, SpeedsmithError
 from speedsmith.isolate import FunctionInfo, collect_context, find_function
 from speedsmith.llm.base import Backend
 from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
-from speedsmith.search.best_of_n import SearchResult, best_of_n
+from speedsmith.search import budget as budgets
+from speedsmith.search.core import SearchResult
+from speedsmith.search.strategies import StrategyConfig, run_search
 from speedsmith.settings import Settings
 from speedsmith.verify.verifier import verify
 from speedsmith.workload import Workload, record_workload, run_tests_with_candidate
@@ -164,14 +166,20 @@ def _optimize(
         if backend is None:
             backend = load_backend(run.settings)
         seed = run.settings.seed if run.settings.seed is not None else int(time.time()) % 100000
-        result = best_of_n(
+        budget = budgets.resolve(
+            run.settings.budget,
+            run.settings.budget_seconds,
+            budgets.candidate_tokens(fn.source),
+        )
+        result = run_search(
             fn,
             collect_context(source, fn),
             backend,
             lambda candidate: verify(
                 run.path, run.qualname, workload, candidate, run.settings, cancel=cancel
             ),
-            n=run.settings.candidate_count(),
+            config=StrategyConfig.from_settings(run.settings),
+            budget=budget,
             temperature=run.settings.temperature,
             seed=seed,
             progress=progress,
@@ -246,6 +254,8 @@ def _conclude(
         f"{counts.generated} candidates, {counts.parsed} parsed, "
         f"{counts.equivalent} equivalent, {faster}"
     )
+    if result.early_stop:
+        reason = f"stopped early, {result.stopped.replace(':', ' -', 1)}; {reason}"
     return run.report("no-improvement", reason, candidates=counts, tokens=tokens)
 
 

@@ -8,6 +8,7 @@ indentation normalised and trailing junk cut) rather than trusted as text.
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -34,16 +35,99 @@ def _block(code: str) -> str:
     return f"{FENCE}python\n{code.rstrip()}\n{FENCE}"
 
 
-def build_prompt(fn: FunctionInfo, context: Context) -> Prompt:
+def _context_parts(context: Context) -> list[str]:
     parts = []
     shown = [*context.imports, *context.globals_used, *context.helpers]
     if shown:
         parts.append("It runs in a module that also has:\n\n" + _block("\n".join(shown)) + "\n")
     if context.class_header:
         parts.append("It is a method of:\n\n" + _block(context.class_header) + "\n")
-    user = "\n".join([ASK, "", *parts, _block(fn.source)])
+    return parts
+
+
+def _code_prompt(user: str) -> Prompt:
     example = (f"{ASK}\n\n{_block(EXAMPLE_SLOW)}", _block(EXAMPLE_FAST))
     return Prompt(system=SYSTEM, user=user, examples=(example,), prefill=f"{FENCE}python\n")
+
+
+def build_prompt(fn: FunctionInfo, context: Context, idea: str | None = None) -> Prompt:
+    """Ask for a faster rewrite; ``idea`` is an optimisation hypothesis to follow."""
+    lines = [ASK, "", *_context_parts(context), _block(fn.source)]
+    if idea:
+        lines += ["", f"Idea: {idea}."]
+    return _code_prompt("\n".join(lines))
+
+
+def build_revision_prompt(
+    fn: FunctionInfo, context: Context, previous: str, feedback: str, idea: str | None = None
+) -> Prompt:
+    """Ask to revise ``previous`` (an earlier candidate) given the verifier's ``feedback``."""
+    lines = [ASK, "", *_context_parts(context), _block(fn.source), ""]
+    lines += ["An earlier attempt:", "", _block(previous), "", f"Result: {feedback}"]
+    if idea:
+        lines.append(f"Idea: {idea}.")
+    lines.append("Write a corrected, faster version of the original function.")
+    return _code_prompt("\n".join(lines))
+
+
+HYPOTHESES_PREFILL = "1."
+
+
+def build_hypotheses_prompt(
+    fn: FunctionInfo, context: Context, count: int, failed: tuple[str, ...] = ()
+) -> Prompt:
+    """Ask for ``count`` optimisation ideas in natural language, one per numbered line."""
+    lines = [
+        f"List {count} different ways to make this Python function faster, one short sentence "
+        "per numbered line, e.g. 'Replace the list membership test with a set.'",
+        "",
+        *_context_parts(context),
+        _block(fn.source),
+    ]
+    if failed:
+        lines += ["", "These ideas did not work: " + "; ".join(failed) + "."]
+    return Prompt(system=SYSTEM, user="\n".join(lines), prefill=HYPOTHESES_PREFILL)
+
+
+def parse_hypotheses(text: str, limit: int) -> list[str]:
+    """Ideas from a numbered or bulleted list (the reply after the ``1.`` prefill)."""
+    ideas: list[str] = []
+    seen: set[str] = set()
+    for line in (HYPOTHESES_PREFILL + text).splitlines():
+        idea = re.sub(r"^\s*(?:\d+[.)]|[-*\u2022])\s*", "", line).strip().rstrip(".").strip()
+        idea = idea.strip("*` ")
+        key = idea.lower()
+        if len(idea) < 8 or len(idea) > 160 or FENCE in idea or not re.search("[a-z]", key):
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        ideas.append(idea)
+        if len(ideas) >= limit:
+            break
+    return ideas
+
+
+_FALLBACK_IDEAS: tuple[tuple[str, str], ...] = (
+    # (idea, a regular expression over the source that makes it relevant)
+    ("Iterate over the items directly instead of by index", r"range\(\s*len\("),
+    ("Replace the list membership test with a set", r"\bnot in\b|\bin\s+\w+\s*:"),
+    ("Build the string with str.join instead of repeated concatenation", r"\+=|\+ *['\"]"),
+    ("Use a built-in like sum, min, max, any or all instead of the loop", r"\bfor\b"),
+    ("Use a list comprehension instead of appending in a loop", r"\.append\("),
+    (
+        "Use a dict or collections.Counter to count instead of nested loops",
+        r"\.count\(|for[^\n]*\n[^\n]*for",
+    ),
+    ("Move work that does not change out of the loop", r"\bfor\b|\bwhile\b"),
+    ("Sort once and scan instead of comparing every pair", r"for[^\n]*\n[^\n]*for"),
+)
+
+
+def fallback_hypotheses(source: str) -> list[str]:
+    """Generic ideas, the ones whose pattern occurs in ``source`` first."""
+    relevant = [idea for idea, pattern in _FALLBACK_IDEAS if re.search(pattern, source)]
+    return relevant + [idea for idea, _ in _FALLBACK_IDEAS if idea not in relevant]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,358 @@
+"""The machinery every search strategy shares.
+
+One generation at a time under the budget (``budget.Meter``: each generation may produce at
+most the tokens left), then deduplicated verification of what was generated (normalised AST;
+the original and earlier candidates are never verified twice), the attempts in order, their
+scores (verified speedup, or partial credit for parsing and being equivalent), and the
+verifier's feedback in words for revision prompts.
+
+Generation and verification alternate in one thread: no timing round ever runs while the
+model generates.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from speedsmith.errors import Cancelled
+from speedsmith.isolate import Context, FunctionInfo
+from speedsmith.llm.base import Backend, Generation, Prompt
+from speedsmith.search.budget import Meter
+from speedsmith.search.prompt import FENCE, extract, normalised
+from speedsmith.verify.verifier import Verdict
+
+Verifier = Callable[[str], Verdict]
+Progress = Callable[[str, str], None]
+
+ORIGINAL = -1
+"""``Attempt.duplicate_of`` for a candidate that is the original function again."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    source: str | None
+    """The candidate function, or None when the reply held none (see ``error``)."""
+    error: str
+    """Why it was rejected before verification, or the verifier's reason."""
+    verdict: Verdict | None = None
+    """None when not verified (did not parse, duplicate, wall-clock cap reached)."""
+    round: int = 0
+    branch: int = 0
+    hypothesis: str = ""
+    """The optimisation idea the prompt carried ('' for none)."""
+    completion_tokens: int = 0
+    parent: int | None = None
+    """Index of the attempt this one revises."""
+    duplicate_of: int | None = None
+    """Index of the earlier attempt with the same normalised AST (``ORIGINAL``: the original)."""
+    text: str = ""
+    """The reply's code as written (shown back to the model when it did not parse)."""
+
+
+@dataclass(frozen=True)
+class HypothesisUpdate:
+    """One re-ranking of maxmode's hypotheses, before ``round``."""
+
+    round: int
+    ranking: tuple[tuple[str, float], ...]
+    """Active hypotheses with the best score of their branch, best first."""
+    replaced: tuple[tuple[str, str], ...] = ()
+    """(retired, new) pairs."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    attempts: tuple[Attempt, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    generation_seconds: float = 0.0
+    verification_seconds: float = 0.0
+    strategy: str = "best-of-n"
+    budget_tokens: int = 0
+    generations: int = 0
+    """Backend calls, hypothesis proposals included."""
+    stopped: str = ""
+    """Why the search ended."""
+    route: str = ""
+    """adaptive: ``easy``, ``hard`` or ``hopeless``."""
+    hypotheses: tuple[str, ...] = ()
+    """maxmode: every hypothesis used, in the order they were adopted."""
+    updates: tuple[HypothesisUpdate, ...] = ()
+
+    @property
+    def generated(self) -> int:
+        return len(self.attempts)
+
+    @property
+    def parsed(self) -> int:
+        return sum(a.source is not None for a in self.attempts)
+
+    @property
+    def equivalent(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.verdict is not None and a.verdict.equivalent]
+
+    @property
+    def faster(self) -> list[Attempt]:
+        """Verified faster candidates, best lower confidence bound first."""
+        found = [a for a in self.equivalent if a.verdict is not None and a.verdict.faster]
+        return sorted(
+            found,
+            key=lambda a: a.verdict.ci95[0] if a.verdict and a.verdict.ci95 else 0,
+            reverse=True,
+        )
+
+    @property
+    def early_stop(self) -> bool:
+        return self.route == "hopeless"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a candidate belongs in the search: its round, branch, idea and parent."""
+
+    round: int = 0
+    branch: int = 0
+    hypothesis: str = ""
+    parent: int | None = None
+
+
+Request = tuple[Prompt, float, Slot]
+"""One generation to make: the prompt, its temperature, and the slot of the candidate."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A generated candidate waiting for verification."""
+
+    source: str | None
+    error: str
+    text: str
+    completion_tokens: int
+    slot: Slot
+
+    def attempt(
+        self, error: str, verdict: Verdict | None = None, duplicate_of: int | None = None
+    ) -> Attempt:
+        return Attempt(
+            source=self.source,
+            error=error,
+            verdict=verdict,
+            round=self.slot.round,
+            branch=self.slot.branch,
+            hypothesis=self.slot.hypothesis,
+            completion_tokens=self.completion_tokens,
+            parent=self.slot.parent,
+            duplicate_of=duplicate_of,
+            text=self.text,
+        )
+
+
+def verdict_score(verdict: Verdict | None, parsed: bool) -> float:
+    """Partial credit: 0 no function, 1 parses, 2 equivalent (+ speed below 1x), 3+ faster."""
+    if not parsed:
+        return 0.0
+    if verdict is None or not verdict.equivalent:
+        return 1.0
+    if verdict.faster:
+        low = verdict.ci95[0] if verdict.ci95 else (verdict.speedup or 1.0)
+        return 3.0 + low
+    return 2.0 + min(verdict.speedup or 0.0, 0.99)
+
+
+class Search:
+    """The state of one search: attempts so far, budget, seen candidates."""
+
+    def __init__(
+        self,
+        fn: FunctionInfo,
+        context: Context,
+        backend: Backend,
+        verifier: Verifier,
+        meter: Meter,
+        *,
+        strategy: str,
+        temperature: float,
+        seed: int,
+        progress: Progress,
+        cancel: threading.Event | None = None,
+    ):
+        self.fn = fn
+        self.context = context
+        self.backend = backend
+        self.verifier = verifier
+        self.meter = meter
+        self.strategy = strategy
+        self.temperature = temperature
+        self.seed = seed
+        self.progress = progress
+        self.cancel = cancel
+        self.attempts: list[Attempt] = []
+        self.generations = 0
+        self.generation_seconds = 0.0
+        self.verification_seconds = 0.0
+        self.stopped = ""
+        self.route = ""
+        self.hypotheses: list[str] = []
+        self.updates: list[HypothesisUpdate] = []
+        self._seen: dict[str, int] = {normalised(fn.source): ORIGINAL}
+
+    # -- generation ------------------------------------------------------------------------
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("cancelled")
+
+    def can_generate(self) -> bool:
+        return self.meter.can_generate()
+
+    def complete(self, prompt: Prompt, *, temperature: float, cap: int | None = None) -> Generation:
+        """One call of the backend, charged to the budget (callers check ``can_generate``)."""
+        self.check_cancel()
+        max_tokens = self.meter.max_tokens(cap)
+        started = time.perf_counter()
+        generation = self.backend.generate(
+            prompt,
+            max_tokens=max_tokens,
+            temperature=max(0.05, temperature),
+            seed=self.seed + self.generations,
+            stop=(FENCE,),
+            cancel=self.cancel,
+        )
+        self.generations += 1
+        self.meter.charge(generation.completion_tokens, generation.prompt_tokens)
+        self.generation_seconds += time.perf_counter() - started
+        return generation
+
+    def draft(
+        self, prompt: Prompt, temperature: float, slot: Slot, pending: int = 0
+    ) -> Draft | None:
+        """Generate one candidate; None when the budget cannot pay for one."""
+        self.check_cancel()
+        if not self.can_generate():
+            return None
+        self.progress(
+            "generation",
+            f"Generating candidate {len(self.attempts) + pending + 1} "
+            f"({self.meter.spent_tokens}/{self.meter.spec.tokens} tokens, {self.strategy})",
+        )
+        generation = self.complete(prompt, temperature=temperature)
+        code = (prompt.prefill_code + generation.text).split(FENCE)[0]
+        extracted = extract(code, self.fn)
+        return Draft(extracted.source, extracted.error, code, generation.completion_tokens, slot)
+
+    def draft_many(self, requests: list[Request]) -> list[Draft]:
+        """Generate in order until done or out of budget."""
+        drafts: list[Draft] = []
+        for prompt, temperature, slot in requests:
+            made = self.draft(prompt, temperature, slot, pending=len(drafts))
+            if made is None:
+                break
+            drafts.append(made)
+        return drafts
+
+    # -- verification ----------------------------------------------------------------------
+
+    def verify(self, drafts: list[Draft]) -> list[int]:
+        """Verify generated drafts (after all of them were generated); their attempt indices."""
+        indices: list[int] = []
+        started = time.perf_counter()
+        for draft in drafts:
+            self.check_cancel()
+            indices.append(len(self.attempts))
+            if draft.source is None:
+                self.attempts.append(draft.attempt(draft.error))
+                continue
+            key = normalised(draft.source)
+            earlier = self._seen.get(key)
+            if earlier is not None:
+                why = "same as the original" if earlier == ORIGINAL else "duplicate"
+                self.attempts.append(draft.attempt(why, duplicate_of=earlier))
+                continue
+            if self.meter.out_of_time():
+                self.attempts.append(draft.attempt("not verified: wall-clock cap reached"))
+                continue
+            self.progress("verification", f"Verifying candidate {len(self.attempts) + 1}")
+            verdict = self.verifier(draft.source)
+            self._seen[key] = len(self.attempts)
+            self.attempts.append(draft.attempt(verdict.reason, verdict))
+        self.verification_seconds += time.perf_counter() - started
+        return indices
+
+    def round(self, requests: list[Request]) -> list[int]:
+        """Generate every request's candidate, then verify them all."""
+        return self.verify(self.draft_many(requests))
+
+    # -- scores and feedback ---------------------------------------------------------------
+
+    def resolved(self, index: int) -> Attempt:
+        """The attempt, or the earlier one it duplicates (the original stays itself)."""
+        attempt = self.attempts[index]
+        while attempt.duplicate_of is not None and attempt.duplicate_of != ORIGINAL:
+            attempt = self.attempts[attempt.duplicate_of]
+        return attempt
+
+    def score(self, index: int) -> float:
+        attempt = self.attempts[index]
+        if attempt.duplicate_of == ORIGINAL:
+            return 0.5
+        real = self.resolved(index)
+        return verdict_score(real.verdict, real.source is not None)
+
+    def best(self, indices: list[int] | None = None) -> int | None:
+        """The best-scoring attempt (earliest on ties), among ``indices`` or all."""
+        pool = list(range(len(self.attempts))) if indices is None else indices
+        if not pool:
+            return None
+        return max(pool, key=lambda i: (self.score(i), -i))
+
+    def unique(self, indices: list[int]) -> list[int]:
+        """Drop duplicates (of the original or of another attempt)."""
+        return [i for i in indices if self.attempts[i].duplicate_of is None]
+
+    def feedback(self, index: int) -> str:
+        """The verifier's result for the attempt, in words for the model."""
+        attempt = self.attempts[index]
+        if attempt.source is None:
+            return f"it is not a valid function ({attempt.error[:160]})"
+        if attempt.duplicate_of == ORIGINAL:
+            return "it is the same as the original function; change how it works"
+        real = self.resolved(index)
+        verdict = real.verdict
+        if verdict is None:
+            return real.error
+        if not verdict.equivalent:
+            detail = verdict.mismatches[0] if verdict.mismatches else verdict.reason
+            return f"wrong results: {detail[:240]}"
+        if verdict.faster and verdict.speedup is not None:
+            return f"correct and {verdict.speedup:.2f}x faster than the original; make it faster"
+        if verdict.speedup is not None:
+            return f"correct but not faster ({verdict.speedup:.2f}x the original's speed)"
+        return "correct but not faster"
+
+    def revisable(self, index: int) -> str:
+        """The code to show when asking for a revision of the attempt."""
+        attempt = self.resolved(index)
+        return attempt.source if attempt.source is not None else attempt.text
+
+    # -- result ----------------------------------------------------------------------------
+
+    def result(self) -> SearchResult:
+        if not self.stopped:
+            self.stopped = self.meter.why_stopped() if not self.can_generate() else "done"
+        return SearchResult(
+            attempts=tuple(self.attempts),
+            prompt_tokens=self.meter.prompt_tokens,
+            completion_tokens=self.meter.spent_tokens,
+            generation_seconds=self.generation_seconds,
+            verification_seconds=self.verification_seconds,
+            strategy=self.strategy,
+            budget_tokens=self.meter.spec.tokens,
+            generations=self.generations,
+            stopped=self.stopped,
+            route=self.route,
+            hypotheses=tuple(self.hypotheses),
+            updates=tuple(self.updates),
+        )
