@@ -1,9 +1,13 @@
 """One heavy job on the cores at a time: model generation and timing rounds never overlap.
 
 A timing round measured while the model decodes on the same cores gives false verdicts. This
-lock is held around each generation and each verification (whose timing rounds run in the
-harness); it is a thread lock within a process and an advisory file lock (``flock``) across
-processes, so a CLI run and a language server on the same machine take turns too.
+lock is held around each generation and around the timing rounds of each verification (the
+equivalence checks before them may overlap generation); it is a thread lock within a process
+and an advisory file lock (``flock``) across processes, so a CLI run and a language server on
+the same machine take turns too.
+
+Timing has priority within a process: while a timing round waits for the lock, no new
+generation starts, so a search that generates back to back cannot starve its verifier.
 """
 
 from __future__ import annotations
@@ -18,11 +22,45 @@ from speedsmith.llm.model import cache_dir
 
 _THREAD_LOCK = threading.RLock()
 _LOCAL = threading.local()
+_WAITING = threading.Condition()
+_priority_waiters = 0
 
 
 @contextlib.contextmanager
-def exclusive() -> Iterator[None]:
-    """Hold the machine-wide compute lock (re-entrant within a thread)."""
+def exclusive(*, priority: bool = False) -> Iterator[None]:
+    """Hold the machine-wide compute lock (re-entrant within a thread).
+
+    ``priority`` (timing rounds): jump ahead of generations that have not started yet.
+    """
+    global _priority_waiters
+    waiting = False
+    if getattr(_LOCAL, "depth", 0) == 0:
+        with _WAITING:
+            if priority:
+                _priority_waiters += 1
+                waiting = True
+            else:
+                _WAITING.wait_for(lambda: _priority_waiters == 0)
+    try:
+        with _hold():
+            if waiting:
+                waiting = False
+                _release_priority()
+            yield
+    finally:
+        if waiting:  # never got the lock
+            _release_priority()
+
+
+def _release_priority() -> None:
+    global _priority_waiters
+    with _WAITING:
+        _priority_waiters -= 1
+        _WAITING.notify_all()
+
+
+@contextlib.contextmanager
+def _hold() -> Iterator[None]:
     with _THREAD_LOCK:
         depth = getattr(_LOCAL, "depth", 0)
         _LOCAL.depth = depth + 1

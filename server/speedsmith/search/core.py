@@ -6,15 +6,18 @@ the original and earlier candidates are never verified twice), the attempts in o
 scores (verified speedup, or partial credit for parsing and being equivalent), and the
 verifier's feedback in words for revision prompts.
 
-Generation and verification alternate in one thread: no timing round ever runs while the
-model generates.
+Verification overlaps generation: each candidate is handed to one verification thread as soon
+as it is generated, so its equivalence checks run while the model writes the next one. Timing
+rounds never overlap generation: the verifier takes the compute lock (``compute.exclusive``,
+with priority) for them, and the next generation waits.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from speedsmith.errors import Cancelled
@@ -178,6 +181,7 @@ class Search:
         seed: int,
         progress: Progress,
         cancel: threading.Event | None = None,
+        hot_lines: str = "",
     ):
         self.fn = fn
         self.context = context
@@ -189,6 +193,8 @@ class Search:
         self.seed = seed
         self.progress = progress
         self.cancel = cancel
+        self.hot_lines = hot_lines
+        """Where the original spends its time, for revision prompts (``prompt.hot_lines_text``)."""
         self.attempts: list[Attempt] = []
         self.generations = 0
         self.generation_seconds = 0.0
@@ -198,6 +204,8 @@ class Search:
         self.hypotheses: list[str] = []
         self.updates: list[HypothesisUpdate] = []
         self._seen: dict[str, int] = {normalised(fn.source): ORIGINAL}
+        self._pending: dict[int, tuple[Draft, Future[Verdict | None]]] = {}
+        self._verifying: ThreadPoolExecutor | None = None
 
     # -- generation ------------------------------------------------------------------------
 
@@ -255,35 +263,78 @@ class Search:
 
     # -- verification ----------------------------------------------------------------------
 
-    def verify(self, drafts: list[Draft]) -> list[int]:
-        """Verify generated drafts (after all of them were generated); their attempt indices."""
-        indices: list[int] = []
+    def submit(self, draft: Draft) -> int:
+        """Take a generated draft: its attempt index. Unless it is rejected outright (no
+        function, a duplicate, past the wall-clock cap) its verification starts in the
+        background; ``settle`` waits for it."""
+        index = len(self.attempts)
+        if draft.source is None:
+            self.attempts.append(draft.attempt(draft.error))
+            return index
+        key = normalised(draft.source)
+        earlier = self._seen.get(key)
+        if earlier is not None:
+            why = "same as the original" if earlier == ORIGINAL else "duplicate"
+            self.attempts.append(draft.attempt(why, duplicate_of=earlier))
+            return index
+        self._seen[key] = index
+        self.attempts.append(draft.attempt("not verified yet"))
+        if self._verifying is None:
+            self._verifying = ThreadPoolExecutor(1, thread_name_prefix="speedsmith-verify")
+        self._pending[index] = (draft, self._verifying.submit(self._verify_one, index, draft))
+        return index
+
+    def _verify_one(self, index: int, draft: Draft) -> Verdict | None:
+        if self.cancel is not None and self.cancel.is_set():
+            return None
+        if self.meter.out_of_time():
+            return None
+        self.progress("verification", f"Verifying candidate {index + 1}")
         started = time.perf_counter()
-        for draft in drafts:
-            self.check_cancel()
-            indices.append(len(self.attempts))
-            if draft.source is None:
-                self.attempts.append(draft.attempt(draft.error))
-                continue
-            key = normalised(draft.source)
-            earlier = self._seen.get(key)
-            if earlier is not None:
-                why = "same as the original" if earlier == ORIGINAL else "duplicate"
-                self.attempts.append(draft.attempt(why, duplicate_of=earlier))
-                continue
-            if self.meter.out_of_time():
-                self.attempts.append(draft.attempt("not verified: wall-clock cap reached"))
-                continue
-            self.progress("verification", f"Verifying candidate {len(self.attempts) + 1}")
-            verdict = self.verifier(draft.source)
-            self._seen[key] = len(self.attempts)
-            self.attempts.append(draft.attempt(verdict.reason, verdict))
-        self.verification_seconds += time.perf_counter() - started
+        try:
+            assert draft.source is not None
+            return self.verifier(draft.source)
+        finally:
+            self.verification_seconds += time.perf_counter() - started
+
+    def settle(self) -> None:
+        """Wait for every verification started so far and record its verdict."""
+        for index in sorted(self._pending):
+            draft, future = self._pending.pop(index)
+            verdict = future.result()  # re-raises Cancelled
+            if verdict is None:
+                self.check_cancel()
+                self.attempts[index] = draft.attempt("not verified: wall-clock cap reached")
+            else:
+                self.attempts[index] = draft.attempt(verdict.reason, verdict)
+
+    def verify(self, drafts: list[Draft]) -> list[int]:
+        """Verify already generated drafts; their attempt indices."""
+        indices = [self.submit(draft) for draft in drafts]
+        self.settle()
         return indices
 
-    def round(self, requests: list[Request]) -> list[int]:
-        """Generate every request's candidate, then verify them all."""
-        return self.verify(self.draft_many(requests))
+    def round(self, requests: Iterable[Request]) -> list[int]:
+        """Generate every request's candidate, each verified while the next is generated."""
+        indices: list[int] = []
+        try:
+            for prompt, temperature, slot in requests:
+                made = self.draft(prompt, temperature, slot)
+                if made is None:
+                    break
+                indices.append(self.submit(made))
+        except BaseException:
+            self.close()
+            raise
+        self.settle()
+        return indices
+
+    def close(self) -> None:
+        """Stop the verification thread (after cancellation or an error: without waiting)."""
+        if self._verifying is not None:
+            self._verifying.shutdown(wait=True, cancel_futures=True)
+            self._verifying = None
+        self._pending.clear()
 
     # -- scores and feedback ---------------------------------------------------------------
 

@@ -107,8 +107,14 @@ def run_harness(
     timeout_seconds: float = 30.0,
     on_message: Callable[[dict[str, Any]], bool] | None = None,
     cancel: threading.Event | None = None,
+    timing_gate: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
 ) -> ChildRun:
-    """Run the harness with ``config``; ``on_message`` returns False to stop the child early."""
+    """Run the harness with ``config``; ``on_message`` returns False to stop the child early.
+
+    The child stops before its timing rounds (``{"phase": "timing-ready"}``) until the parent
+    answers on its stdin; the parent first enters ``timing_gate()`` (the compute lock) and holds
+    it until the child is done. The wait does not count against ``timeout_seconds``.
+    """
     run = ChildRun()
     with tempfile.TemporaryDirectory(prefix="speedsmith-sandbox-") as tmp:
         scratch = Path(tmp)
@@ -133,7 +139,7 @@ def run_harness(
                 command,
                 cwd=scratch,
                 env=clean_env(scratch),
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 start_new_session=True,
@@ -142,6 +148,7 @@ def run_harness(
             thread = threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True)
             thread.start()
             deadline = time.monotonic() + timeout_seconds
+            held = contextlib.ExitStack()
             try:
                 while True:
                     if cancel is not None and cancel.is_set():
@@ -166,6 +173,15 @@ def run_harness(
                         run.isolated_network = isolate
                         run.read_only_tree = bool(message.get("read_only")) and isolate
                         continue
+                    if message.get("phase") == "timing-ready":
+                        waited = time.monotonic()
+                        if timing_gate is not None:
+                            held.enter_context(timing_gate())
+                        deadline += time.monotonic() - waited
+                        if cancel is not None and cancel.is_set():
+                            raise Cancelled("cancelled")
+                        _answer(process)
+                        continue
                     run.messages.append(message)
                     if message.get("phase") == "done":
                         break
@@ -173,10 +189,20 @@ def run_harness(
                         break
             finally:
                 _kill_group(process)
+                held.close()
                 thread.join(timeout=1)
                 run.returncode = process.returncode
         run.stderr_tail = stderr_file.read_bytes()[-4000:].decode("utf-8", "replace")
     return run
+
+
+def _answer(process: subprocess.Popen[bytes]) -> None:
+    """Let the child start timing (it may have died meanwhile: then nothing to do)."""
+    if process.stdin is None:
+        return
+    with contextlib.suppress(OSError):
+        process.stdin.write(b"go\n")
+        process.stdin.close()
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -184,5 +210,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 9)
     process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
