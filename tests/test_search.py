@@ -479,3 +479,75 @@ def test_search_settings(options: dict[str, object], changed: dict[str, object],
     config = StrategyConfig.from_settings(merged)
     assert config.name == merged.strategy
     assert config.maxmode_width == merged.maxmode_width
+
+
+# -- verification overlaps generation -------------------------------------------------------
+
+
+def test_verification_overlaps_generation_and_keeps_the_order():
+    """Candidate k is verified while candidate k+1 is generated; attempts stay in order."""
+    events: list[str] = []
+    lock = threading.Lock()
+    first_verify_started = threading.Event()
+
+    def reply(prompt: Prompt, call: int) -> str:
+        with lock:
+            events.append(f"generate {call} start")
+        if call == 1:  # the second generation waits until the first candidate is verifying
+            assert first_verify_started.wait(5), "verification did not start during generation"
+        with lock:
+            events.append(f"generate {call} end")
+        return [FAST, SAME_SPEED, WRONG, FASTER][call]
+
+    def verifier(source: str) -> Verdict:
+        first_verify_started.set()
+        with lock:
+            events.append(f"verify {source.splitlines()[1].strip()}")
+        return fake_verdict(source)
+
+    result = run_search(
+        FN,
+        CONTEXT,
+        FakeBackend(reply),
+        verifier,
+        config=StrategyConfig(name="best-of-n"),
+        budget=BudgetSpec(10_000, math.inf, 4, 128),
+        temperature=0.7,
+        seed=1,
+        progress=lambda p, m: None,
+    )
+    assert events.index("verify return sum(nums)") < events.index("generate 1 end")
+    assert [a.source for a in result.attempts] == [
+        s.rstrip("\n") for s in (FAST, SAME_SPEED, WRONG, FASTER)
+    ]
+    assert [a.verdict.speedup if a.verdict else None for a in result.attempts] == [
+        1.5,
+        0.9,
+        None,
+        2.5,
+    ]
+    assert result.faster[0].source == FASTER.rstrip("\n")
+
+
+def test_cancel_during_overlapped_verification_stops_the_search():
+    from speedsmith.errors import Cancelled
+
+    cancel = threading.Event()
+
+    def verifier(source: str) -> Verdict:
+        cancel.set()
+        raise Cancelled("cancelled")
+
+    with pytest.raises(Cancelled):
+        run_search(
+            FN,
+            CONTEXT,
+            FakeBackend(cycling(FAST, FASTER, SAME_SPEED)),
+            verifier,
+            config=StrategyConfig(name="best-of-n"),
+            budget=BudgetSpec(10_000, math.inf, 3, 128),
+            temperature=0.7,
+            seed=1,
+            progress=lambda p, m: None,
+            cancel=cancel,
+        )

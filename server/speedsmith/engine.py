@@ -18,9 +18,10 @@ from speedsmith.llm.base import Backend
 from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
 from speedsmith.search import budget as budgets
 from speedsmith.search.core import SearchResult
-from speedsmith.search.strategies import StrategyConfig, run_search
+from speedsmith.search.prompt import hot_lines_text
+from speedsmith.search.strategies import REVISING, StrategyConfig, run_search
 from speedsmith.settings import Settings
-from speedsmith.verify.verifier import verify
+from speedsmith.verify.verifier import profile, verify
 from speedsmith.workload import Workload, record_workload, run_tests_with_candidate
 
 ProgressFn = Callable[[str, str], None]
@@ -160,6 +161,7 @@ def _optimize(
         if refusal is not None:
             return run.report("refused", refusal)
         _check_cancel(cancel)
+        hot_lines, profiled = _hot_lines(run, disk, workload, progress, cancel)
 
         progress("generation", "Loading the model")
         started = time.perf_counter()
@@ -184,10 +186,32 @@ def _optimize(
             seed=seed,
             progress=progress,
             cancel=cancel,
+            hot_lines=hot_lines,
         )
         run.seconds["generation"] = time.perf_counter() - started - result.verification_seconds
-        run.seconds["verification"] = result.verification_seconds
+        run.seconds["verification"] = result.verification_seconds + profiled
         return _conclude(run, fn, source, workload, result, progress, cancel)
+
+
+def _hot_lines(
+    run: _Run,
+    disk: str,
+    workload: Workload,
+    progress: ProgressFn,
+    cancel: threading.Event | None,
+) -> tuple[str, float]:
+    """Where the original spends its time, for revision prompts ('' for strategies that write
+    none, or when profiling finds nothing), and the seconds profiling took."""
+    if run.settings.strategy not in REVISING:
+        return "", 0.0
+    progress("verification", f"Profiling {run.qualname} on the recorded calls")
+    started = time.perf_counter()
+    found = profile(run.path, run.qualname, workload, run.settings, cancel=cancel)
+    try:
+        text = hot_lines_text(found.lines, find_function(disk, run.qualname))
+    except SpeedsmithError:
+        text = ""
+    return text, time.perf_counter() - started
 
 
 def _refusal(workload: Workload, qualname: str) -> str | None:

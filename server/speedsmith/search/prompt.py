@@ -10,11 +10,16 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from speedsmith.errors import SourceError
 from speedsmith.isolate import Context, FunctionInfo, parse_candidate
 from speedsmith.llm.base import Prompt
+
+if TYPE_CHECKING:
+    from speedsmith.verify.verifier import HotLine
 
 FENCE = "```"
 SYSTEM = (
@@ -59,15 +64,55 @@ def build_prompt(fn: FunctionInfo, context: Context, idea: str | None = None) ->
 
 
 def build_revision_prompt(
-    fn: FunctionInfo, context: Context, previous: str, feedback: str, idea: str | None = None
+    fn: FunctionInfo,
+    context: Context,
+    previous: str,
+    feedback: str,
+    idea: str | None = None,
+    hot_lines: str = "",
 ) -> Prompt:
-    """Ask to revise ``previous`` (an earlier candidate) given the verifier's ``feedback``."""
+    """Ask to revise ``previous`` (an earlier candidate) given the verifier's ``feedback``;
+    ``hot_lines`` (``hot_lines_text``) says where the original spends its time."""
     lines = [ASK, "", *_context_parts(context), _block(fn.source), ""]
     lines += ["An earlier attempt:", "", _block(previous), "", f"Result: {feedback}"]
+    if hot_lines:
+        lines.append(hot_lines)
     if idea:
         lines.append(f"Idea: {idea}.")
     lines.append("Write a corrected, faster version of the original function.")
     return _code_prompt("\n".join(lines))
+
+
+HOT_LINES = 3
+"""Hot lines shown to the model at most (its context is small)..."""
+HOT_LINES_CHARS = 200
+"""... in this many characters (the hottest line is always shown)."""
+HOT_LINES_INTRO = "Where the original spends its time: "
+
+
+def hot_lines_text(lines: Sequence[HotLine], fn: FunctionInfo) -> str:
+    """The original's hottest lines in one short sentence, e.g. ``Where the original spends
+    its time: line 4 `if x not in seen:` 61% (12000 runs); ...``.
+
+    ``lines`` come from ``verifier.profile`` (absolute line numbers in the file); ``fn`` is the
+    function as found in that file. Line numbers are relative to ``fn.source`` (1 = its first
+    line, the ``def`` line when undecorated), as the model sees it. Lines under 5% are left out.
+    """
+    first = fn.start_line + 1  # absolute 1-based line of fn.source's first line
+    last = fn.end_line + 1
+    parts: list[str] = []
+    for line in lines:
+        if not first <= line.line_number <= last or line.share < 0.05 or not line.text:
+            continue
+        text = line.text if len(line.text) <= 40 else line.text[:37] + "..."
+        runs = "run" if line.hits == 1 else "runs"
+        part = f"line {line.line_number - first + 1} `{text}` {line.share:.0%} ({line.hits} {runs})"
+        if parts and len(HOT_LINES_INTRO + "; ".join([*parts, part]) + ".") > HOT_LINES_CHARS:
+            break
+        parts.append(part)
+        if len(parts) >= HOT_LINES:
+            break
+    return HOT_LINES_INTRO + "; ".join(parts) + "." if parts else ""
 
 
 HYPOTHESES_PREFILL = "1."

@@ -3,7 +3,8 @@
 * ``best-of-n``: independent samples from one prompt, temperatures spread for diversity.
 * ``revision``: sequential rounds; each prompt carries the best attempt so far (the latest on
   ties) and the verifier's feedback on it (parse error, a mismatching call with expected vs
-  got, exception, measured speedup).
+  got, exception, measured speedup), plus the hot lines from a profile of the original
+  (``hot_lines``, from the engine; every strategy's revision prompts carry them).
 * ``beam``: keep the top ``beam_width`` candidates (verified speedup, else partial credit for
   parsing and equivalence) and expand each with ``beam_expand`` revisions per round.
 * ``maxmode``: ``width`` branches x ``depth`` correction rounds. The model first proposes
@@ -23,6 +24,7 @@ Every strategy stops when the budget cannot pay for another generation.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +35,6 @@ from speedsmith.isolate import Context, FunctionInfo
 from speedsmith.llm.base import Backend
 from speedsmith.search.budget import BudgetSpec, Meter
 from speedsmith.search.core import (
-    Draft,
     HypothesisUpdate,
     Progress,
     Request,
@@ -95,8 +96,10 @@ def run_search(
     progress: Progress,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    hot_lines: str = "",
 ) -> SearchResult:
-    """Spend ``budget`` with the strategy ``config.name``."""
+    """Spend ``budget`` with the strategy ``config.name``; ``hot_lines`` (where the original
+    spends its time, ``prompt.hot_lines_text``) goes into every revision prompt."""
     if config.name not in _RUNNERS:
         raise ValueError(f"unknown strategy {config.name!r}: expected one of {STRATEGIES}")
     search = Search(
@@ -110,8 +113,12 @@ def run_search(
         seed=seed,
         progress=progress,
         cancel=cancel,
+        hot_lines=hot_lines,
     )
-    _RUNNERS[config.name](search, config)
+    try:
+        _RUNNERS[config.name](search, config)
+    finally:
+        search.close()
     return search.result()
 
 
@@ -119,18 +126,12 @@ def run_search(
 
 
 def _samples(search: Search, count: int | None, round: int = 0) -> list[int]:
-    """``count`` independent samples (None: as many as the budget pays for), then verified."""
+    """``count`` independent samples (None: as many as the budget pays for), verified."""
     prompt = build_prompt(search.fn, search.context)
-    drafts: list[Draft] = []
-    index = 0
-    while count is None or index < count:
-        temperature = temperature_for(index, search.temperature)
-        made = search.draft(prompt, temperature, Slot(round=round), pending=len(drafts))
-        if made is None:
-            break
-        drafts.append(made)
-        index += 1
-    return search.verify(drafts)
+    indices = range(count) if count is not None else itertools.count()
+    return search.round(
+        (prompt, temperature_for(index, search.temperature), Slot(round=round)) for index in indices
+    )
 
 
 def best_of_n_strategy(search: Search, config: StrategyConfig) -> None:
@@ -153,7 +154,11 @@ def _revise(
             prompt = build_prompt(search.fn, search.context)
         else:
             prompt = build_revision_prompt(
-                search.fn, search.context, search.revisable(current), search.feedback(current)
+                search.fn,
+                search.context,
+                search.revisable(current),
+                search.feedback(current),
+                hot_lines=search.hot_lines,
             )
         temperature = search.temperature + 0.1 * min(stale, 4)
         made = search.round([(prompt, temperature, Slot(round=round, parent=current))])
@@ -192,7 +197,11 @@ def _beam(search: Search, config: StrategyConfig, seeds: list[int], first_round:
         requests: list[Request] = []
         for member in beam:
             prompt = build_revision_prompt(
-                search.fn, search.context, search.revisable(member), search.feedback(member)
+                search.fn,
+                search.context,
+                search.revisable(member),
+                search.feedback(member),
+                hot_lines=search.hot_lines,
             )
             for child in range(config.beam_expand):
                 temperature = temperature_for(child, search.temperature)
@@ -299,6 +308,7 @@ def maxmode_strategy(search: Search, config: StrategyConfig) -> None:
                     search.revisable(base),
                     search.feedback(base),
                     idea=idea,
+                    hot_lines=search.hot_lines,
                 )
             temperature = temperature_for(branch, search.temperature)
             slot = Slot(round=round, branch=branch, hypothesis=idea, parent=base)
@@ -361,4 +371,7 @@ _RUNNERS: dict[str, Callable[[Search, StrategyConfig], None]] = {
 }
 
 assert tuple(_RUNNERS) == STRATEGIES
-__all__ = ["STRATEGIES", "StrategyConfig", "run_search", "temperature_for"]
+REVISING = ("revision", "beam", "maxmode", "adaptive")
+"""Strategies that write revision prompts (so profit from the original's hot lines)."""
+assert set(REVISING) < set(STRATEGIES)
+__all__ = ["REVISING", "STRATEGIES", "StrategyConfig", "run_search", "temperature_for"]

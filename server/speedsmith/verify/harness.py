@@ -17,6 +17,9 @@ Then:
    garbage collection off inside the timed region, streaming one JSON line per round until
    the parent stops it.
 
+With ``profile`` in its config it only line-profiles the original over the recorded calls
+(``_profile``: the hot lines for revision prompts) and stops.
+
 Every message is a JSON line carrying the parent's nonce, written to a private copy of
 stdout; the candidate's own output goes elsewhere. The parent never unpickles anything this
 process writes.
@@ -365,6 +368,67 @@ def _time(
         emit({"phase": "round", "round": index, "original": seconds[0], "candidate": seconds[1]})
 
 
+def _profile(original: Any, calls: list[dict[str, Any]], cap_seconds: float) -> dict[str, Any]:
+    """Line profile of the original over the recorded calls: ``sys.settrace`` limited to its
+    own code object, hits and seconds per line (a line's time runs until the frame's next
+    event, so what it calls counts), cut short after ``cap_seconds``. The top 5 lines by time."""
+    import inspect
+
+    class _Enough(BaseException):  # not caught by the original's ``except Exception``
+        pass
+
+    code = getattr(inspect.unwrap(original), "__code__", None)
+    if code is None:
+        return {"lines": [], "seconds": 0.0, "calls": 0}
+    hits: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    clock = _perf_counter
+    deadline = clock() + cap_seconds
+
+    def frame_tracer() -> Any:
+        line, since = 0, 0.0  # the line running in this frame, since when
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            nonlocal line, since
+            now = clock()
+            if line:
+                spent[line] = spent.get(line, 0.0) + now - since
+            since = now
+            if event == "return":
+                line = 0
+            elif event == "line":
+                line = frame.f_lineno
+                hits[line] = hits.get(line, 0) + 1
+            if now >= deadline:
+                raise _Enough  # ends the call (and tracing) at the cap
+            return local
+
+        return local
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        return frame_tracer() if frame.f_code is code else None
+
+    profiled = 0
+    saved = sys.gettrace()
+    try:
+        for call in calls:
+            if clock() >= deadline:
+                break
+            args, kwargs = pickle.loads(call["args"])  # a fresh copy, as in _check_recorded
+            take = len(pickle.loads(call["result"])) if call.get("iterator") else None
+            sys.settrace(tracer)
+            try:
+                _invoke(original, args, kwargs, take)
+            finally:
+                sys.settrace(saved)
+            profiled += 1
+    except (_Enough, Exception):
+        pass
+    top = sorted(spent, key=lambda line: -spent[line])[:5]
+    lines = [[line, hits.get(line, 0), spent[line]] for line in top]
+    return {"lines": lines, "seconds": sum(spent.values()), "calls": profiled}
+
+
 def main() -> int:
     config_path = sys.argv[1]
     with open(config_path, encoding="utf-8") as handle:
@@ -375,6 +439,7 @@ def main() -> int:
     _limit(config)
     read_only = _read_only(config.get("read_only_paths", []))
     out = os.fdopen(os.dup(1), "w", buffering=1)
+    gate = os.fdopen(os.dup(0), "rb")  # the parent's go-ahead for timing (compute lock held)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)
     os.dup2(devnull, 0)
@@ -395,6 +460,10 @@ def main() -> int:
             calls = pickle.load(workload)["calls"]
     except Exception as exc:
         emit({"phase": "error", "error": f"cannot load the original: {type(exc).__name__}: {exc}"})
+        return 0
+    if config.get("profile"):
+        emit(dict(_profile(original, calls, config.get("profile_seconds", 2.0)), phase="profile"))
+        emit({"phase": "done"})
         return 0
     fn = original
     namespace: dict[str, Any] = module.__dict__
@@ -423,6 +492,10 @@ def main() -> int:
         mismatches = [f"changed the harness or module state: {', '.join(tampered)}"]
     emit({"phase": "equivalence", "equivalent": not mismatches, "mismatches": mismatches})
     if not mismatches and config.get("timing"):
+        emit({"phase": "timing-ready"})
+        if gate.readline().strip() != b"go":
+            return 0  # the parent went away
+        gate.close()
         _time(original, fn, calls, config, emit)
         tampered = guard.changes()
         if tampered:

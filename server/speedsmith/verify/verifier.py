@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from speedsmith import compute
+from speedsmith.errors import Cancelled
 from speedsmith.settings import Settings
 from speedsmith.verify.sandbox import Limits, run_harness
 from speedsmith.verify.timing import TimingDecision, decide
@@ -85,18 +86,17 @@ def verify(
     )
     budget = settings.candidate_timeout_seconds + settings.timing_max_seconds
     root = project_root(Path(file))
-    with compute.exclusive():  # no generation on these cores while timing
-        run = run_harness(
-            config,
-            read_only_paths=tuple(
-                dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)])
-            ),
-            python=settings.python,
-            limits=limits,
-            timeout_seconds=budget,
-            on_message=on_message,
-            cancel=cancel,
-        )
+    run = run_harness(
+        config,
+        read_only_paths=tuple(dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)])),
+        python=settings.python,
+        limits=limits,
+        timeout_seconds=budget,
+        on_message=on_message,
+        cancel=cancel,
+        # Equivalence checks may overlap generation; timing rounds never do.
+        timing_gate=lambda: compute.exclusive(priority=True),
+    )
     seconds = time.perf_counter() - started
     by_phase = {m.get("phase"): m for m in run.messages}
     sandbox: dict[str, Any] = {
@@ -143,6 +143,91 @@ def verify(
     return Verdict(
         True, reason, (), final.speedup, final.ci95, faster, final.rounds, seconds, **sandbox
     )
+
+
+@dataclass(frozen=True)
+class HotLine:
+    """One line of the original where its recorded calls spend time."""
+
+    line_number: int
+    """Absolute (1-based) line in the module file."""
+    hits: int
+    seconds: float
+    share: float
+    """Fraction of all traced seconds (what the line calls counts for the line)."""
+    text: str
+    """The line's source, stripped."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    lines: tuple[HotLine, ...] = ()
+    """The hottest lines, most time first (empty when profiling failed)."""
+    calls: int = 0
+    """Recorded calls profiled (replay stops after ``PROFILE_SECONDS``)."""
+    seconds: float = 0.0
+    """Wall time of the profiling run."""
+
+
+PROFILE_SECONDS = 2.0
+"""Cap on the traced replay (tracing makes the original several times slower)."""
+
+
+def profile(
+    file: Any,
+    qualname: str,
+    workload: Workload,
+    settings: Settings,
+    *,
+    cancel: threading.Event | None = None,
+) -> Profile:
+    """Hot lines of the original over the recorded calls (line tracing in the sandbox).
+
+    Never raises except ``Cancelled``: any failure gives an empty ``Profile``.
+    """
+    started = time.perf_counter()
+    try:
+        sys_path, module = module_location(Path(file))
+        root = project_root(Path(file))
+        config: dict[str, Any] = {
+            "sys_path": str(sys_path),
+            "module": module,
+            "qualname": qualname,
+            "workload": str(workload.path),
+            "candidate": None,
+            "timing": None,
+            "profile": True,
+            "profile_seconds": PROFILE_SECONDS,
+        }
+        run = run_harness(
+            config,
+            read_only_paths=tuple(
+                dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)])
+            ),
+            python=settings.python,
+            limits=Limits(
+                cpu_seconds=int(settings.candidate_timeout_seconds + PROFILE_SECONDS) + 5,
+                memory_bytes=settings.candidate_memory_mb << 20,
+            ),
+            timeout_seconds=settings.candidate_timeout_seconds + PROFILE_SECONDS,
+            cancel=cancel,
+        )
+        found = next((m for m in run.messages if m.get("phase") == "profile"), None)
+        if found is None:
+            return Profile(seconds=time.perf_counter() - started)
+        source = Path(file).read_text(encoding="utf-8").splitlines()
+        total = float(found.get("seconds") or 0.0)
+        lines: list[HotLine] = []
+        for line_number, hits, seconds in found.get("lines", []):
+            number, spent = int(line_number), float(seconds)
+            text = source[number - 1].strip() if 0 < number <= len(source) else ""
+            share = spent / total if total > 0 else 0.0
+            lines.append(HotLine(number, int(hits), spent, min(share, 1.0), text))
+        return Profile(tuple(lines), int(found.get("calls", 0)), time.perf_counter() - started)
+    except Cancelled:
+        raise
+    except Exception:
+        return Profile(seconds=time.perf_counter() - started)
 
 
 def _exit_reason(returncode: int | None) -> str:
