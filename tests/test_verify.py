@@ -4,6 +4,7 @@ in the sandboxed harness (real subprocesses, real pytest)."""
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -604,3 +605,67 @@ def test_only_timing_rounds_take_the_compute_lock(
     assert verdict.equivalent is True
     assert entered == [True] * gated
     assert (verdict.rounds > 0) is timing
+
+
+# A stand-in for cirron where perf counters are not readable (as on CI): it counts the Python
+# line events of the measured code, so fewer loop iterations mean fewer "instructions".
+FAKE_CIRRON = """
+import sys
+
+
+class _Counters:
+    instruction_count = 0
+
+
+class Collector:
+    def __enter__(self):
+        self.counters = _Counters()
+
+        def tracer(frame, event, arg):
+            if frame.f_code.co_name == "sum_of_squares":
+                self.counters.instruction_count += 1
+            return tracer
+
+        sys.settrace(tracer)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(None)
+"""
+
+
+@pytest.fixture(scope="module")
+def counted(project_factory: Any) -> Iterator[Recorded]:
+    files = {"squares.py": ORIGINAL, "test_squares.py": SQUARES_TESTS, "cirron.py": FAKE_CIRRON}
+    yield record_module(project_factory, files, "squares.py", ["sum_of_squares"])["sum_of_squares"]
+
+
+@pytest.mark.parametrize(
+    ("readable", "expect_ratio"),
+    [
+        pytest.param(True, True, id="counters-readable-ratio-reported"),
+        pytest.param(False, False, id="not-readable-silent-fallback"),
+    ],
+)
+def test_instruction_ratio_is_a_second_signal(
+    counted: Recorded, monkeypatch: pytest.MonkeyPatch, readable: bool, expect_ratio: bool
+):
+    from speedsmith.verify import verifier
+
+    monkeypatch.setattr(verifier, "counters_readable", lambda python: readable)
+    verdict = counted.verify(fn("return sum([x * x for x in nums])"))
+    assert verdict.equivalent is True, verdict.reason
+    if expect_ratio:
+        assert verdict.instructions_ratio is not None and verdict.instructions_ratio > 1.5
+        assert "fewer instructions" in verdict.reason
+    else:
+        assert verdict.instructions_ratio is None
+        assert "instructions" not in verdict.reason
+
+
+def test_counters_are_probed_in_a_child_and_fall_back_quietly(tmp_path: Path):
+    from speedsmith.verify.verifier import counters_readable
+
+    missing = tmp_path / "no-python"
+    assert counters_readable(str(missing)) is False
+    assert isinstance(counters_readable(sys.executable), bool)

@@ -29,6 +29,8 @@ class CheckReport:
     seconds: float = 0.0
     recorded_calls: int = 0
     error: bool = False
+    instructions_ratio: float | None = None
+    """Instructions original / candidate; None where CPU counters are not readable."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,4 +89,5 @@ def check_candidate(
         ci95=verdict.ci95,
         faster=verdict.faster,
         recorded_calls=workload.calls,
+        instructions_ratio=verdict.instructions_ratio,
     )

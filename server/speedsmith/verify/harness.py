@@ -359,6 +359,10 @@ def _time(
     once = max(_run_all(original, prepare(1)), 1e-7)
     loops = max(1, min(10000, math.ceil(timing["min_round_seconds"] / once)))
     emit({"phase": "calibration", "loops": loops, "once_seconds": once})
+    if timing.get("instructions"):
+        counted = _instructions(original, candidate, prepare)
+        if counted is not None:
+            emit({"phase": "instructions", **counted})
     for index in range(int(timing["max_rounds"])):
         seconds = [0.0, 0.0]  # original, candidate
         for which in (0, 1) if index % 2 == 0 else (1, 0):
@@ -366,6 +370,23 @@ def _time(
             seconds[which] = _run_all((original, candidate)[which], prepared)
             del prepared
         emit({"phase": "round", "round": index, "original": seconds[0], "candidate": seconds[1]})
+
+
+def _instructions(original: Any, candidate: Any, prepare: Any) -> dict[str, int] | None:
+    """CPU instructions retired by one pass of each (perf_event_open through ``cirron``; the
+    parent asks only where a probe showed the counters readable). None when they are not."""
+    try:
+        from cirron import Collector
+
+        counts = []
+        for fn in (original, candidate):
+            prepared = prepare(1)
+            with Collector() as collector:
+                _run_all(fn, prepared)
+            counts.append(int(collector.counters.instruction_count))
+    except Exception:
+        return None
+    return {"original": counts[0], "candidate": counts[1]}
 
 
 def _profile(original: Any, calls: list[dict[str, Any]], cap_seconds: float) -> dict[str, Any]:

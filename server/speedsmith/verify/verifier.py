@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +34,9 @@ class Verdict:
     """The child ran without network (a fresh network namespace)."""
     read_only_tree: bool = False
     """The child saw the project read-only."""
+    instructions_ratio: float | None = None
+    """Original's / candidate's CPU instructions over one pass of the recorded calls, a second
+    signal beside the timing; None where the counters are not readable (``counters_readable``)."""
 
 
 def verify(
@@ -60,7 +66,11 @@ def verify(
         "generated_seconds": settings.generated_seconds,
         "timing": None
         if candidate is None or not timing
-        else {"max_rounds": settings.timing_max_rounds, "min_round_seconds": min_round_seconds},
+        else {
+            "max_rounds": settings.timing_max_rounds,
+            "min_round_seconds": min_round_seconds,
+            "instructions": counters_readable(settings.python or sys.executable),
+        },
     }
     original: list[float] = []
     new: list[float] = []
@@ -140,9 +150,51 @@ def verify(
     faster = final.state == "faster"
     low, high = final.ci95
     reason = f"{final.speedup:.2f}x (95% CI {low:.2f}-{high:.2f}) over {final.rounds} rounds"
+    counted = by_phase.get("instructions")
+    ratio = None
+    if counted is not None and int(counted.get("candidate") or 0) > 0:
+        ratio = int(counted["original"]) / int(counted["candidate"])
+        reason += f"; {ratio:.2f}x fewer instructions"
     return Verdict(
-        True, reason, (), final.speedup, final.ci95, faster, final.rounds, seconds, **sandbox
+        True,
+        reason,
+        (),
+        final.speedup,
+        final.ci95,
+        faster,
+        final.rounds,
+        seconds,
+        **sandbox,
+        instructions_ratio=ratio,
     )
+
+
+_PROBE = """
+import warnings
+warnings.simplefilter("ignore")
+from cirron import Collector
+with Collector() as collector:
+    sum(range(1000))
+assert collector.counters.instruction_count > 0
+"""
+
+
+@functools.cache
+def counters_readable(python: str) -> bool:
+    """Whether ``python`` can count CPU instructions (``cirron`` installed, its helper library
+    built, perf_event_open permitted). Probed once per interpreter in a child process, which
+    also builds the library outside the sandbox (the sandbox cannot write it)."""
+    try:
+        probe = subprocess.run(
+            [python, "-c", _PROBE],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
 
 
 @dataclass(frozen=True)
