@@ -367,14 +367,37 @@ def test_maxmode_asks_for_new_hypotheses_when_the_reserve_is_empty():
 # -- adaptive -------------------------------------------------------------------------------
 
 
-def test_adaptive_stops_early_when_nothing_is_equivalent():
-    backend = FakeBackend(cycling(WRONG, JUNK, ORIGINAL, WRONG, FAST), cost=30)
-    result = search(backend, "adaptive", 10_000, adaptive_probe_size=4)
+@pytest.mark.parametrize(
+    ("tokens", "candidates", "calls"),
+    [
+        # 1000 tokens: batches of 4 x 30 tokens until a quarter (250) is spent -> 3 batches.
+        pytest.param(1000, None, 12, id="tokens-quarter-of-the-budget"),
+        # 64 candidates: at most 16 probe samples.
+        pytest.param(64 * 128, 64, 16, id="candidates-quarter-of-the-count"),
+        # 4 candidates: one batch.
+        pytest.param(4 * 128, 4, 4, id="small-budget-one-batch"),
+    ],
+)
+def test_adaptive_stops_early_when_nothing_is_equivalent(
+    tokens: int, candidates: int | None, calls: int
+):
+    backend = FakeBackend(cycling(WRONG, JUNK, ORIGINAL, WRONG, JUNK), cost=30)
+    result = search(backend, "adaptive", tokens, candidates=candidates, adaptive_probe_size=4)
     assert result.route == "hopeless"
     assert result.early_stop
-    assert len(backend.calls) == 4
-    assert result.completion_tokens == 4 * 30, "the probe's cost counts"
-    assert "nothing equivalent after a 4-candidate probe" in result.stopped
+    assert len(backend.calls) == calls
+    assert result.completion_tokens == calls * 30, "the probe's cost counts"
+    assert f"nothing equivalent after a {calls}-candidate probe" in result.stopped
+
+
+def test_adaptive_probe_extends_until_something_is_equivalent():
+    """An unlucky first batch does not condemn the function: the second batch finds FAST."""
+    replies = [WRONG, JUNK, WRONG, JUNK, WRONG, FAST, FASTER, FASTER, FASTER, FASTER]
+    backend = FakeBackend(lambda prompt, call: replies[min(call, len(replies) - 1)], cost=30)
+    result = search(backend, "adaptive", 10_000, adaptive_probe_size=4, adaptive_patience=2)
+    assert result.route == "easy"
+    assert [a.round for a in result.attempts[:8]] == [0] * 8, "two probe batches"
+    assert result.attempts[8].parent == 6, "revision starts from the probe's best (FASTER)"
 
 
 def test_adaptive_easy_route_revises_the_best_until_no_improvement():

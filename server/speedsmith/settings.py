@@ -75,7 +75,8 @@ class Settings:
     maxmode_update_every: int = 2
     """maxmode: rounds between re-rankings of the hypotheses."""
     adaptive_probe_size: int = 4
-    """adaptive: samples in the probe round that estimates difficulty."""
+    """adaptive: samples per batch of the difficulty probe (more batches, up to a quarter of the
+    budget, while nothing equivalent turns up)."""
     adaptive_patience: int = 3
     """adaptive: revision rounds without improvement before an easy search stops."""
     min_speedup: float = 1.1

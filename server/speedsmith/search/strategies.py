@@ -125,10 +125,11 @@ def run_search(
 # -- best-of-n ------------------------------------------------------------------------------
 
 
-def _samples(search: Search, count: int | None, round: int = 0) -> list[int]:
-    """``count`` independent samples (None: as many as the budget pays for), verified."""
+def _samples(search: Search, count: int | None, round: int = 0, start: int = 0) -> list[int]:
+    """``count`` independent samples (None: as many as the budget pays for), verified; the
+    temperatures continue the spread from sample ``start``."""
     prompt = build_prompt(search.fn, search.context)
-    indices = range(count) if count is not None else itertools.count()
+    indices = range(start, start + count) if count is not None else itertools.count(start)
     return search.round(
         (prompt, temperature_for(index, search.temperature), Slot(round=round)) for index in indices
     )
@@ -337,11 +338,31 @@ def _branch_best(search: Search, branch: int, since: int, latest: int | None) ->
 # -- adaptive -------------------------------------------------------------------------------
 
 
+PROBE_SHARE = 0.25
+"""adaptive: the most of the budget the difficulty probe may spend before declaring hopeless."""
+
+
 def adaptive_strategy(search: Search, config: StrategyConfig) -> None:
-    size = config.adaptive_probe_size
-    if search.meter.spec.candidates is not None:
-        size = min(size, search.meter.spec.candidates)
-    probe = _samples(search, size)
+    spec = search.meter.spec
+    batch = config.adaptive_probe_size
+    if spec.candidates is not None:
+        batch = min(batch, spec.candidates)
+        most_samples = max(batch, int(spec.candidates * PROBE_SHARE))
+    else:
+        most_samples = None
+    probe: list[int] = []
+    # Probe in batches while nothing equivalent turns up, up to a quarter of the budget: one
+    # unlucky batch does not condemn a function the model can fix once in ten samples.
+    while True:
+        size = batch if most_samples is None else min(batch, most_samples - len(probe))
+        made = _samples(search, size, start=len(probe))
+        probe += made
+        if not made or any(search.score(i) >= 2.0 for i in probe):
+            break
+        if most_samples is not None and len(probe) >= most_samples:
+            break
+        if most_samples is None and search.meter.spent_tokens >= PROBE_SHARE * spec.tokens:
+            break
     if not probe:
         return
     attempts = [search.attempts[i] for i in probe]
