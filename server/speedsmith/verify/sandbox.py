@@ -94,6 +94,8 @@ def _reader(stream: Any, lines: queue.Queue[bytes | None]) -> None:
             if not line:
                 break
             lines.put(line)
+    except (ValueError, OSError):
+        pass  # closed by the parent after the deadline (an escaped grandchild kept it open)
     finally:
         lines.put(None)
 
@@ -191,6 +193,7 @@ def run_harness(
                 _kill_group(process)
                 held.close()
                 thread.join(timeout=1)
+                _close_streams(process)
                 run.returncode = process.returncode
         run.stderr_tail = stderr_file.read_bytes()[-4000:].decode("utf-8", "replace")
     return run
@@ -210,6 +213,9 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 9)
     process.wait()
+
+
+def _close_streams(process: subprocess.Popen[bytes]) -> None:
     for stream in (process.stdin, process.stdout):
         if stream is not None:
             with contextlib.suppress(OSError):
