@@ -411,12 +411,24 @@ def test_adaptive_easy_route_revises_the_best_until_no_improvement():
     assert len(result.attempts) == 7
 
 
-def test_adaptive_hard_route_widens_to_a_beam():
-    backend = FakeBackend(cycling(WRONG, SAME_SPEED, JUNK, WRONG, FAST), cost=25)
-    result = search(backend, "adaptive", 25 * 12, adaptive_probe_size=4, beam_width=2)
+def test_adaptive_hard_route_samples_wider_then_revises():
+    """Equivalent but not faster in the probe: more samples until one is faster, then revision
+    of that one until no improvement."""
+    replies = [WRONG, SAME_SPEED, JUNK, WRONG, WRONG, JUNK, FAST, WRONG, WRONG, WRONG, WRONG]
+    backend = FakeBackend(lambda prompt, call: replies[min(call, len(replies) - 1)], cost=25)
+    result = search(backend, "adaptive", 10_000, adaptive_probe_size=4, adaptive_patience=2)
     assert result.route == "hard"
-    assert {a.parent for a in result.attempts if a.round == 1} <= {0, 1, 3}
-    assert len(result.attempts) == 12
+    assert [a.round for a in result.attempts[:8]] == [0] * 8, "probe, then a wider batch"
+    assert [a.parent for a in result.attempts[8:]] == [6, 6], "revisions of the faster one"
+    assert result.stopped == "2 revisions without improvement"
+
+
+def test_adaptive_hard_route_keeps_to_the_candidate_count():
+    backend = FakeBackend(cycling(WRONG, SAME_SPEED, JUNK, WRONG), cost=25)
+    result = search(backend, "adaptive", 10 * 128, candidates=10, adaptive_probe_size=4)
+    assert result.route == "hard"
+    assert len(backend.calls) == 10
+    assert not result.faster
 
 
 def test_cancel_is_honoured_between_generations():

@@ -12,11 +12,12 @@
   ``width`` are assigned to branches, the rest wait in reserve. Every ``update_every`` rounds the
   ideas are re-ranked by their branch's verifier results, and the ideas of branches with nothing
   equivalent are replaced (from the reserve, else by asking the model for new ones).
-* ``adaptive``: a probe round of ``adaptive_probe_size`` samples estimates difficulty, then
-  routes: a faster candidate already (easy) -> sequential revision of the best, until
-  ``adaptive_patience`` rounds bring no improvement; equivalent but none faster (hard) -> beam
-  from the probe's candidates; nothing equivalent (hopeless) -> stop early and say so. The
-  probe's tokens count.
+* ``adaptive``: a probe (batches of ``adaptive_probe_size`` samples, extended while nothing is
+  equivalent, up to a quarter of the budget) estimates difficulty, then routes: a faster
+  candidate already (easy) -> sequential revision of the best, until ``adaptive_patience``
+  rounds bring no improvement; equivalent but none faster (hard) -> wider exploration, more
+  independent samples until one is faster, then the easy route; nothing equivalent
+  (hopeless) -> stop early and say so. The probe's tokens count.
 
 Every strategy stops when the budget cannot pay for another generation.
 """
@@ -375,12 +376,28 @@ def adaptive_strategy(search: Search, config: StrategyConfig) -> None:
             f"hopeless: nothing equivalent after a {len(probe)}-candidate probe ({parsed} parsed)"
         )
         return
-    if faster:
-        search.route = "easy"
-        _revise(search, search.best(probe), first_round=1, patience=config.adaptive_patience)
-    else:
+    if not faster:
+        # Hard: the model writes correct code but nothing faster yet. Widen the exploration
+        # with more independent samples (cheap, and what pays on hard problems: Snell et al.
+        # 2024) until one is verified faster, within the candidate count of the budget.
         search.route = "hard"
-        _beam(search, config, probe, first_round=1)
+        drawn = len(probe)
+        while not faster and search.can_generate():
+            size = batch if spec.candidates is None else min(batch, spec.candidates - drawn)
+            if size <= 0:
+                break
+            made = _samples(search, size, start=drawn)
+            if not made:
+                break
+            drawn += len(made)
+            probe += made
+            faster = [i for i in made if search.score(i) >= 3.0]
+        if not faster:
+            return
+    else:
+        search.route = "easy"
+    # Something is faster: revise the best until revisions stop improving it.
+    _revise(search, search.best(probe), first_round=1, patience=config.adaptive_patience)
 
 
 _RUNNERS: dict[str, Callable[[Search, StrategyConfig], None]] = {
