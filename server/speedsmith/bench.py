@@ -349,6 +349,9 @@ def plot(path: Path, summaries: Sequence[Summary], title: str = "") -> bool:
         axes.plot(xs, ys, marker="o", label=strategy)
         for s, x, y in zip(rows, xs, ys, strict=True):
             axes.annotate(s.budget, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    spread = [s.mean_completion_tokens for s in summaries if s.mean_completion_tokens > 0]
+    if spread and max(spread) > 10 * min(spread):
+        axes.set_xscale("log")  # budgets grow geometrically (about 1, 4, 16, 64 samples)
     axes.set_xlabel("mean generated tokens per task")
     axes.set_ylabel("success rate (%)")
     axes.set_ylim(-3, 103)
