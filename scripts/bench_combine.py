@@ -14,6 +14,7 @@ def main() -> None:
     parser.add_argument("inputs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--plot", type=Path, required=True)
+    parser.add_argument("--title", default="success vs generated tokens")
     args = parser.parse_args()
     runs: list[TaskRun] = []
     commands = []
@@ -28,7 +29,7 @@ def main() -> None:
     meta["strategies"] = sorted({r.strategy for r in runs})
     args.out.write_text(json.dumps(results_json(runs, summaries, meta), indent=2) + "\n")
     write_csv(args.plot.with_suffix(".csv"), summaries)
-    plot(args.plot, summaries, title="benchmarks/easy: success vs tokens (SmolLM2-135M, CPU)")
+    plot(args.plot, summaries, title=args.title)
 
 
 if __name__ == "__main__":
