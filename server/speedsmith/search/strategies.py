@@ -51,7 +51,7 @@ from speedsmith.search.prompt import (
     fallback_hypotheses,
     parse_hypotheses,
 )
-from speedsmith.settings import STRATEGIES
+from speedsmith.settings import DEFAULTS, STRATEGIES
 
 HYPOTHESES_TOKENS = 100
 """Cap on the tokens of one hypothesis proposal."""
@@ -59,16 +59,17 @@ HYPOTHESES_TOKENS = 100
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    name: str = "best-of-n"
-    beam_width: int = 3
-    beam_expand: int = 2
-    maxmode_width: int = 5
-    maxmode_depth: int = 10
-    maxmode_hypotheses: int = 6
-    maxmode_update_every: int = 2
-    adaptive_probe_size: int = 4
-    adaptive_patience: int = 3
-    """adaptive, easy route: revision rounds without improvement before stopping."""
+    """The strategy settings; defaults are the settings' own (``settings.DEFAULTS``)."""
+
+    name: str = DEFAULTS.strategy
+    beam_width: int = DEFAULTS.beam_width
+    beam_expand: int = DEFAULTS.beam_expand
+    maxmode_width: int = DEFAULTS.maxmode_width
+    maxmode_depth: int = DEFAULTS.maxmode_depth
+    maxmode_hypotheses: int = DEFAULTS.maxmode_hypotheses
+    maxmode_update_every: int = DEFAULTS.maxmode_update_every
+    adaptive_probe_size: int = DEFAULTS.adaptive_probe_size
+    adaptive_patience: int = DEFAULTS.adaptive_patience
 
     @classmethod
     def from_settings(cls, settings: Any) -> StrategyConfig:
