@@ -135,26 +135,6 @@ def test_merge_rejects_out_of_range_numbers(options: dict[str, Any], field: str)
 
 
 @pytest.mark.parametrize(
-    ("budget", "count"),
-    [
-        pytest.param("quick", 4, id="quick"),
-        pytest.param("standard", 8, id="standard"),
-        pytest.param("max", 24, id="max"),
-        pytest.param(1, 1, id="one"),
-        pytest.param(13, 13, id="number"),
-    ],
-)
-def test_candidate_count(budget: str | int, count: int):
-    merged, warnings = merge(DEFAULTS, {"budget": budget}, origin="o")
-    assert warnings == []
-    assert merged.candidate_count() == count
-
-
-def test_default_candidate_count_is_quick():
-    assert DEFAULTS.candidate_count() == 4
-
-
-@pytest.mark.parametrize(
     ("text", "expected"),
     [
         pytest.param(
@@ -261,7 +241,6 @@ def test_precedence_with_pyproject_file(tmp_path: Path):
         ("pyproject", from_pyproject(tmp_path)),
     )
     assert settings.budget == "max"
-    assert settings.candidate_count() == 24
     assert settings.seed == 9
     assert warnings == ["pyproject: unknown setting 'turbo' ignored"]
 

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BUDGET_PRESETS: dict[str, int] = {"quick": 4, "standard": 8, "max": 24}
-"""Legacy: the presets as candidate counts (``candidate_count()``). The search itself counts
-generated tokens: quick = 600, standard = 2000, max = 8000 (``search/budget.py``)."""
+BUDGET_PRESETS = ("quick", "standard", "max")
+"""Budget presets: 600, 2000 and 8000 generated tokens (``search/budget.py``)."""
 
 STRATEGIES = ("best-of-n", "revision", "beam", "maxmode", "adaptive")
 """Search strategies (``search/strategies.py``)."""
@@ -106,12 +105,6 @@ class Settings:
     save, in the background, and show a hint with a quick fix when one is verified."""
     on_save_budget: str | int = "quick"
     """Budget of those background runs (same forms as ``budget``)."""
-
-    def candidate_count(self) -> int:
-        """The budget as a number of candidates."""
-        if isinstance(self.budget, int):
-            return self.budget
-        return BUDGET_PRESETS[self.budget]
 
 
 def camel(name: str) -> str:

@@ -234,32 +234,20 @@ class Search:
         self.generation_seconds += time.perf_counter() - started
         return generation
 
-    def draft(
-        self, prompt: Prompt, temperature: float, slot: Slot, pending: int = 0
-    ) -> Draft | None:
+    def draft(self, prompt: Prompt, temperature: float, slot: Slot) -> Draft | None:
         """Generate one candidate; None when the budget cannot pay for one."""
         self.check_cancel()
         if not self.can_generate():
             return None
         self.progress(
             "generation",
-            f"Generating candidate {len(self.attempts) + pending + 1} "
+            f"Generating candidate {len(self.attempts) + 1} "
             f"({self.meter.spent_tokens}/{self.meter.spec.tokens} tokens, {self.strategy})",
         )
         generation = self.complete(prompt, temperature=temperature)
         code = (prompt.prefill_code + generation.text).split(FENCE)[0]
         extracted = extract(code, self.fn)
         return Draft(extracted.source, extracted.error, code, generation.completion_tokens, slot)
-
-    def draft_many(self, requests: list[Request]) -> list[Draft]:
-        """Generate in order until done or out of budget."""
-        drafts: list[Draft] = []
-        for prompt, temperature, slot in requests:
-            made = self.draft(prompt, temperature, slot, pending=len(drafts))
-            if made is None:
-                break
-            drafts.append(made)
-        return drafts
 
     # -- verification ----------------------------------------------------------------------
 
@@ -307,12 +295,6 @@ class Search:
                 self.attempts[index] = draft.attempt("not verified: wall-clock cap reached")
             else:
                 self.attempts[index] = draft.attempt(verdict.reason, verdict)
-
-    def verify(self, drafts: list[Draft]) -> list[int]:
-        """Verify already generated drafts; their attempt indices."""
-        indices = [self.submit(draft) for draft in drafts]
-        self.settle()
-        return indices
 
     def round(self, requests: Iterable[Request]) -> list[int]:
         """Generate every request's candidate, each verified while the next is generated."""
