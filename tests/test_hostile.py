@@ -49,6 +49,14 @@ def parse(text):
     return int(text)
 
 
+def count_big(nums, threshold):
+    count = 0
+    for n in nums:
+        if n > threshold:
+            count += 1
+    return count
+
+
 class Point:
     def __init__(self, x, y):
         self.x, self.y = x, y
@@ -60,7 +68,7 @@ class Point:
 TESTS = """
 import pytest
 
-from mod import Point, clip_sum, evens, parse, shout
+from mod import Point, clip_sum, count_big, evens, parse, shout
 
 
 def test_clip():
@@ -84,10 +92,15 @@ def test_parse():
 
 def test_norm():
     assert Point(3, -4).norm1() == 7
+
+
+def test_count_big():
+    assert count_big([1, 5, 9, 12], 4) == 3
+    assert count_big([2, 3], 10) == 0
 """
 
 SETTINGS = Settings(timing_max_rounds=6, candidate_timeout_seconds=10)
-QUALNAMES = ("clip_sum", "evens", "shout", "parse", "Point.norm1")
+QUALNAMES = ("clip_sum", "evens", "shout", "parse", "Point.norm1", "count_big")
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +144,12 @@ CLIP = "def clip_sum(values: List[int], limit: int) -> int:\n"
             "sum(min(v, limit) for v in values[:3])\n",
             r"generated input",
             id="special-cases-tests-and-doc-hypothesis-catches-it",
+        ),
+        pytest.param(
+            "count_big",
+            "def count_big(nums, threshold):\n    return 3 if threshold == 4 else 0\n",
+            r"generated input",
+            id="special-cases-unannotated-inputs-shaped-like-the-tests-catch-it",
         ),
         pytest.param(
             "evens",
@@ -228,6 +247,17 @@ def test_cheating_candidates_are_rejected(recorded, qualname: str, candidate: st
             "def norm1(self):\n    x, y = self.x, self.y\n"
             "    return (x if x > 0 else -x) + abs(y)\n",
             id="method",
+        ),
+        pytest.param(
+            "count_big",
+            "def count_big(nums, threshold):\n    return sum(n > threshold for n in nums)\n",
+            id="unannotated-generated-inputs-agree",
+        ),
+        pytest.param(
+            "parse",
+            "def parse(text):\n    if text == '':\n        raise ValueError('empty input')\n"
+            "    return int(text)\n",
+            id="unannotated-original-raises-on-generated-inputs",
         ),
     ],
 )

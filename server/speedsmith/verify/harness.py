@@ -261,8 +261,70 @@ def _docstring_examples(original: Any, candidate: Any, config: dict[str, Any]) -
     return mismatches
 
 
-def _generated_inputs(original: Any, candidate: Any, config: dict[str, Any]) -> list[str]:
-    """Compare on inputs Hypothesis draws from the type hints (all parameters annotated)."""
+def _like(values: list[Any], st: Any, depth: int = 0) -> Any:
+    """A Hypothesis strategy for values shaped like the recorded ``values``: same types, ints
+    and floats within the recorded range, strings from the recorded characters, containers no
+    longer than recorded. None for anything else."""
+    kinds = {type(v) for v in values}
+    if not values or depth > 3:
+        return None
+    if kinds == {bool}:
+        return st.booleans()
+    if kinds == {int}:
+        return st.integers(min(values), max(values))
+    if kinds == {float} and all(math.isfinite(v) for v in values):
+        return st.floats(min(values), max(values), allow_nan=False)
+    if kinds == {str}:
+        alphabet = "".join(sorted(set("".join(values))))
+        shortest, longest = min(map(len, values)), max(map(len, values))
+        if not alphabet:
+            return st.just("")
+        return st.text(alphabet=alphabet, min_size=shortest, max_size=longest)
+    if kinds == {list}:
+        items = [item for v in values for item in v]
+        inner = _like(items, st, depth + 1) if items else None
+        if inner is None:
+            return None
+        return st.lists(inner, min_size=min(map(len, values)), max_size=max(map(len, values)))
+    if kinds == {tuple} and len({len(v) for v in values}) == 1:
+        parts = [_like([v[i] for v in values], st, depth + 1) for i in range(len(values[0]))]
+        return None if any(p is None for p in parts) else st.tuples(*parts)
+    return None
+
+
+def _inferred_strategies(signature: Any, calls: list[dict[str, Any]], st: Any) -> dict[str, Any]:
+    """Strategies per parameter from the recorded calls (unannotated functions); none at all
+    when a parameter holds something other than numbers, strings, lists and tuples of them."""
+    seen: dict[str, list[Any]] = {name: [] for name in signature.parameters}
+    for call in calls:
+        try:
+            args, kwargs = pickle.loads(call["args"])
+            bound = signature.bind(*args, **kwargs)
+        except Exception:
+            continue
+        for name, value in bound.arguments.items():
+            seen[name].append(value)
+    strategies: dict[str, Any] = {}
+    for name, values in seen.items():
+        if not values:
+            if signature.parameters[name].default is signature.parameters[name].empty:
+                return {}
+            continue  # never passed: keeps its default
+        strategy = _like(values, st)
+        if strategy is None:
+            # Objects (``self`` included): copying them would touch their classes (copyreg
+            # caches), which the harness's tamper check rightly reports. No generated inputs.
+            return {}
+        strategies[name] = strategy
+    return strategies
+
+
+def _generated_inputs(
+    original: Any, candidate: Any, config: dict[str, Any], calls: list[dict[str, Any]]
+) -> list[str]:
+    """Compare on inputs Hypothesis draws: from the type hints when every parameter is
+    annotated, else shaped like the recorded calls' arguments (then inputs on which the
+    original raises are skipped: they may lie outside what the function accepts)."""
     count = int(config.get("generated_examples", 0))
     if count <= 0:
         return []
@@ -281,13 +343,17 @@ def _generated_inputs(original: Any, candidate: Any, config: dict[str, Any]) -> 
     except Exception:
         return []
     parameters = list(signature.parameters.values())
-    if not parameters or any(p.name not in hints for p in parameters):
+    if not parameters or any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
         return []
-    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
-        return []
-    st.register_type_strategy(int, st.integers(-1000, 1000))
+    inferred = any(p.name not in hints for p in parameters)
     try:
-        strategies = {p.name: st.from_type(hints[p.name]) for p in parameters}
+        if inferred:
+            strategies = _inferred_strategies(signature, calls, st)
+            if not strategies:
+                return []
+        else:
+            st.register_type_strategy(int, st.integers(-1000, 1000))
+            strategies = {p.name: st.from_type(hints[p.name]) for p in parameters}
     except Exception:
         return []
     deadline = _perf_counter() + float(config.get("generated_seconds", 2.0))
@@ -299,9 +365,18 @@ def _generated_inputs(original: Any, candidate: Any, config: dict[str, Any]) -> 
     def check(**kwargs: Any) -> None:
         if _perf_counter() > deadline:
             raise _Enough
-        first, second = copy.deepcopy(kwargs), copy.deepcopy(kwargs)
-        expected = _invoke(original, (), first, None)
-        actual = _invoke(candidate, (), second, None)
+        # Positionally where the signature allows: a candidate may rename its parameters.
+        args: list[Any] = []
+        rest = dict(kwargs)
+        for parameter in parameters:
+            if parameter.kind is parameter.KEYWORD_ONLY or parameter.name not in rest:
+                break
+            args.append(rest.pop(parameter.name))
+        first, second = copy.deepcopy((args, rest)), copy.deepcopy((args, rest))
+        expected = _invoke(original, *first, None)
+        if inferred and expected.exc_name:
+            return  # outside what the original accepts, perhaps: no evidence either way
+        actual = _invoke(candidate, *second, None)
         problem = _compare(expected, actual, config)
         if problem:
             found.append(f"generated input {_eq.short(kwargs, 120)}: {problem}")
@@ -507,7 +582,7 @@ def main() -> int:
     if not mismatches and fn is not original:
         mismatches = _docstring_examples(original, fn, config)
     if not mismatches and fn is not original:
-        mismatches = _generated_inputs(original, fn, config)
+        mismatches = _generated_inputs(original, fn, config, calls)
     tampered = guard.changes()
     if tampered:
         mismatches = [f"changed the harness or module state: {', '.join(tampered)}"]
