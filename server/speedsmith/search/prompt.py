@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from speedsmith.errors import SourceError
 from speedsmith.isolate import Context, FunctionInfo, parse_candidate
 from speedsmith.llm.base import Prompt
+from speedsmith.search.rename import restore_parameter_names
 
 if TYPE_CHECKING:
     from speedsmith.verify.verifier import HotLine
@@ -184,7 +185,8 @@ class Extracted:
 
 def extract(text: str, original: FunctionInfo) -> Extracted:
     """The candidate function in ``text`` (code after the prefill), checked against the original's
-    name, parameters, decorators and kind."""
+    name, parameters (compared as trees; parameters that were only renamed are renamed back:
+    ``rename.restore_parameter_names``), decorators and kind."""
     code = text.split(FENCE)[0].replace("\t", "    ")
     code = textwrap.dedent(code).strip("\n")
     if not code.strip():
@@ -209,7 +211,11 @@ def extract(text: str, original: FunctionInfo) -> Extracted:
     if fn.name != original.name:
         return Extracted(None, f"renamed the function to {fn.name!r}")
     if fn.parameters != original.parameters:
-        return Extracted(None, f"changed the parameters to {fn.parameters}")
+        # The same parameters written differently, or only renamed: take them as the original's.
+        restored = restore_parameter_names(code, original.source)
+        if restored is None:
+            return Extracted(None, f"changed the parameters to {fn.parameters}")
+        fn = parse_candidate(restored)  # a pure renaming of a candidate that parsed
     if fn.decorators != original.decorators or fn.is_async != original.is_async:
         return Extracted(None, "changed the decorators or async-ness")
     return Extracted(fn.source, "")
