@@ -1,10 +1,13 @@
 """On-disk cache of optimisation results, keyed by what the result depends on.
 
 Knows nothing of LSP. A result is stored under a key made of the file's path, the function's
-qualified name, the hash of its normalised source (``source_hash``), and every setting that
-can change the outcome (the model, the budget actually used, tolerances, the interpreter...;
-not the seed, thread counts or GPU layers). So an unchanged function is never optimised twice
-with the same settings, and a changed one never gets a stale result.
+qualified name, the hash of what it depends on in its module (``function_hash``: its
+normalised source plus the imports, globals, helpers and class header the model saw), the
+state of the project's test files (``tests_fingerprint``: the verdict was reached on the calls
+those tests make), and every setting that can change the outcome (the model, the budget
+actually used, tolerances, the interpreter...; not the seed, thread counts or GPU layers). So
+an unchanged function is never optimised twice with the same settings, and a function whose
+code, helpers or tests changed never gets a stale result.
 
 Only conclusive results are stored (``improved`` and ``no-improvement``): a refusal or an
 error depends on circumstances (unsaved buffer, missing model) that change without the
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import os
@@ -29,10 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speedsmith.isolate import FunctionInfo, collect_context
 from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
 from speedsmith.settings import Settings, to_wire
+from speedsmith.workload.capture import ROOT_MARKERS, project_root
 
-FORMAT = 1
+FORMAT = 2
 CACHED_VERDICTS = frozenset({"improved", "no-improvement"})
 IRRELEVANT_SETTINGS = frozenset(
     {"seed", "nThreads", "nGpuLayers", "onSave", "onSaveBudget", "budgetSeconds"}
@@ -59,13 +65,67 @@ def normalize_source(source: str) -> str:
     return "\n".join(lines)
 
 
-def source_hash(source: str) -> str:
-    """Hash of a function's normalised (dedented) source, e.g. ``FunctionInfo.source``."""
-    return hashlib.sha256(normalize_source(source).encode("utf-8")).hexdigest()[:32]
+def function_hash(text: str, fn: FunctionInfo) -> str:
+    """Hash of what a result for ``fn`` depends on in its module's ``text``: the function's
+    normalised source and the module-level code it uses (``isolate.collect_context``), so
+    editing a helper or an import invalidates the function's results too."""
+    context = collect_context(text, fn)
+    material = json.dumps(
+        [
+            normalize_source(fn.source),
+            [normalize_source(part) for part in context.imports],
+            [normalize_source(part) for part in context.globals_used],
+            [normalize_source(part) for part in context.helpers],
+            normalize_source(context.class_header or ""),
+        ]
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
-def result_key(path: Path, qualname: str, function_hash: str, settings: Settings) -> str:
-    """The cache key of optimising ``qualname`` (hash ``function_hash``) with ``settings``."""
+TEST_FILES = ("test_*.py", "*_test.py", "conftest.py")
+SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages", "build", "dist"})
+"""Besides hidden folders and virtual environments (folders with ``pyvenv.cfg``)."""
+MAX_TEST_FILES = 5000
+"""``tests_fingerprint`` looks at this many test files at most (the first, in walk order)."""
+
+
+def tests_fingerprint(path: Path) -> str:
+    """Hash of the size and modification time of the test files (and pytest configuration) of
+    the project holding ``path``: changes when a test that may call the function changes."""
+    root = project_root(path)
+    entries: list[tuple[str, int, int]] = []
+    for marker in ROOT_MARKERS:
+        with contextlib.suppress(OSError):
+            stat = (root / marker).stat()
+            entries.append((marker, stat.st_size, stat.st_mtime_ns))
+    for folder, folders, files in os.walk(root):
+        here = Path(folder)
+        folders[:] = sorted(
+            name
+            for name in folders
+            if not name.startswith(".")
+            and name not in SKIPPED_FOLDERS
+            and not (here / name / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            if not any(fnmatch.fnmatch(name, pattern) for pattern in TEST_FILES):
+                continue
+            with contextlib.suppress(OSError):
+                stat = (here / name).stat()
+                entries.append(
+                    (str((here / name).relative_to(root)), stat.st_size, stat.st_mtime_ns)
+                )
+        if len(entries) >= MAX_TEST_FILES:
+            break
+    material = json.dumps([str(root), entries])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+def result_key(
+    path: Path, qualname: str, function_hash: str, settings: Settings, tests: str
+) -> str:
+    """The cache key of optimising ``qualname`` (``function_hash``) with ``settings`` while
+    the project's tests have the fingerprint ``tests`` (``tests_fingerprint``)."""
     relevant = {k: v for k, v in to_wire(settings).items() if k not in IRRELEVANT_SETTINGS}
     material = json.dumps(
         {
@@ -73,6 +133,7 @@ def result_key(path: Path, qualname: str, function_hash: str, settings: Settings
             "path": str(Path(path).resolve()),
             "qualname": qualname,
             "source": function_hash,
+            "tests": tests,
             "settings": relevant,
         },
         sort_keys=True,
@@ -91,6 +152,8 @@ class CachedResult:
     budget: str | int
     created: float
     report: OptimizeReport
+    tests: str = ""
+    """The ``tests_fingerprint`` the result was reached with."""
 
 
 class ResultCache:
@@ -115,12 +178,18 @@ class ResultCache:
                 budget=data["budget"],
                 created=float(data["created"]),
                 report=report_from_json(data["report"]),
+                tests=str(data.get("tests", "")),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def put(
-        self, key: str, function_hash: str, budget: str | int, report: OptimizeReport
+        self,
+        key: str,
+        function_hash: str,
+        budget: str | int,
+        report: OptimizeReport,
+        tests: str = "",
     ) -> CachedResult | None:
         """Store a conclusive ``report``; returns the entry, or None if it is not cached."""
         if report.verdict not in CACHED_VERDICTS:
@@ -133,6 +202,7 @@ class ResultCache:
             budget=budget,
             created=time.time(),
             report=report,
+            tests=tests,
         )
         data = {
             "format": FORMAT,
@@ -142,6 +212,7 @@ class ResultCache:
             "budget": budget,
             "created": entry.created,
             "report": report.to_json(),
+            "tests": tests,
         }
         target = self._file(key)
         target.parent.mkdir(parents=True, exist_ok=True)

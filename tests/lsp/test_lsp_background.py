@@ -182,7 +182,8 @@ async def test_save_hint_quick_fix_edit(
     [
         pytest.param(lambda t: t.replace(EDITED_LINE, "        total += nums[i] ** 2"), False,
                      id="function-edited"),
-        pytest.param(lambda t: "import math\n" + t, True, id="code-above-edited"),
+        pytest.param(lambda t: "# moved down a line\n" + t, True, id="code-above-edited"),
+        pytest.param(lambda t: "import math\n" + t, False, id="import-added"),
         pytest.param(lambda t: "import math\n" + t.replace(EDITED_LINE, SLOW_LINE), False,
                      id="function-reverted-to-unverified-text"),
     ],
@@ -214,6 +215,47 @@ async def test_document_changed_after_the_result(
         assert apply_text_edit(changed, text_edit) == changed.replace(
             changed[changed.index("def sum_of_squares") :].rstrip("\n"), RIGHT.rstrip("\n")
         )
+
+
+async def test_tests_changed_after_the_result(
+    project: Path, cache_dir: Path, options: dict[str, Any]
+) -> None:
+    """A result verified on the old tests is not offered once a test file is saved changed,
+    neither in this session nor from the cache in the next one."""
+    path = project / "sumsq.py"
+    tests = project / "test_sumsq.py"
+    async with session(cache_dir) as client:
+        uri = await start(client, project, options)
+        save(client, path, uri, edited(path.read_text(encoding="utf-8")), version=2)
+        await hint(client, uri)
+
+        tests_uri = open_document(client, tests)
+        more = (
+            tests.read_text(encoding="utf-8")
+            + "\n\ndef test_one():\n    assert sum_of_squares([3]) == 9\n"
+        )
+        save(client, tests, tests_uri, more, version=2)
+
+        assert await wait_for(lambda: not client.diagnostics.get(uri), timeout=10)
+
+        hover = await client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=DEF_LINE, character=6),
+            )
+        )
+        assert hover is None
+
+    async with session(cache_dir) as client:
+        uri = await start(client, project, options)
+        hover = await client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=DEF_LINE, character=6),
+            )
+        )
+        assert hover is None  # the cached result was for the old tests
+        assert not client.diagnostics.get(uri)
 
 
 async def test_cache_survives_a_restart(

@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import logging
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,13 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from speedsmith import edits, isolate, positions
-from speedsmith.cache import CachedResult, ResultCache, result_key, source_hash
+from speedsmith.cache import (
+    CachedResult,
+    ResultCache,
+    function_hash,
+    result_key,
+    tests_fingerprint,
+)
 from speedsmith.errors import Cancelled, SpeedsmithError
 from speedsmith.lsp.config import effective_settings, settings_for
 from speedsmith.lsp.server import SpeedsmithServer
@@ -99,6 +106,15 @@ def functions(text: str) -> dict[str, isolate.FunctionInfo] | None:
     return result
 
 
+def hashes(text: str, fns: dict[str, isolate.FunctionInfo]) -> dict[str, str]:
+    """Each function's ``cache.function_hash`` (its source and the module code it uses)."""
+    return {qualname: function_hash(text, fn) for qualname, fn in fns.items()}
+
+
+TESTS_FINGERPRINT_SECONDS = 2.0
+"""How long a project's ``tests_fingerprint`` is reused (a burst of lookups walks once)."""
+
+
 def background_settings(settings: Settings) -> Settings:
     """The settings of a background run: the ``onSaveBudget`` as the budget."""
     return dataclasses.replace(settings, budget=settings.on_save_budget)
@@ -121,6 +137,7 @@ class Background:
         """Engine runs started (tests read it through ``speedsmith.status``)."""
         self.last_status: dict[str, Any] = self.state()
         self.tasks: set[asyncio.Task[None]] = set()
+        self._fingerprints: dict[str, tuple[float, str]] = {}
 
     # -- documents -----------------------------------------------------------------------
 
@@ -141,7 +158,7 @@ class Background:
         fns = functions(text)
         if fns is None:
             return
-        self.baseline[uri] = {q: source_hash(fn.source) for q, fn in fns.items()}
+        self.baseline[uri] = hashes(text, fns)
         self._spawn(self._show_cached(uri))
 
     async def _show_cached(self, uri: str) -> None:
@@ -164,19 +181,20 @@ class Background:
         fns = functions(text) if text is not None else None
         if job is not None and job.uri == uri and fns is not None:
             fn = fns.get(job.qualname)
-            if fn is None or source_hash(fn.source) != job.function_hash:
+            if fn is None or function_hash(text or "", fn) != job.function_hash:
                 job.cancel.set()  # stale: its result could never be offered
         self.publish(uri, fns)
 
     def saved(self, uri: str) -> None:
+        self._forget_stale_tests()  # the saved file may be a test
         text = self._text(uri)
         fns = functions(text) if text is not None else None
         if fns is None:
             return
-        hashes = {q: source_hash(fn.source) for q, fn in fns.items()}
+        now = hashes(text or "", fns)
         before = self.baseline.get(uri, {})
-        self.baseline[uri] = hashes
-        changed = {q: h for q, h in hashes.items() if before.get(q) != h}
+        self.baseline[uri] = now
+        changed = {q: h for q, h in now.items() if before.get(q) != h}
         if changed:
             self._spawn(self._queue(uri, changed))
 
@@ -184,12 +202,13 @@ class Background:
         settings = await settings_for(self.ls, uri)
         if not settings.on_save or uri not in self.baseline:
             return
-        for qualname, function_hash in changed.items():
-            entry = self._lookup(uri, qualname, function_hash, settings)
+        tests = self._tests(uri)
+        for qualname, hash_ in changed.items():
+            entry = self._lookup(uri, qualname, hash_, settings, tests)
             if entry is not None:
                 self._remember(uri, entry)
             else:
-                self._enqueue(Pending(uri, qualname, function_hash))
+                self._enqueue(Pending(uri, qualname, hash_))
         self.publish(uri)
         self.kick()
 
@@ -221,20 +240,47 @@ class Background:
 
     # -- cache ----------------------------------------------------------------------------
 
-    def _keys(self, uri: str, qualname: str, function_hash: str, settings: Settings) -> list[str]:
+    def _tests(self, uri: str) -> str:
+        """The ``tests_fingerprint`` of the project holding ``uri`` (reused for a moment)."""
+        path = to_fs_path(uri)
+        if path is None:
+            return ""
+        folder = str(Path(path).parent)
+        now = time.monotonic()
+        known = self._fingerprints.get(folder)
+        if known is not None and now - known[0] < TESTS_FINGERPRINT_SECONDS:
+            return known[1]
+        fingerprint = tests_fingerprint(Path(path))
+        self._fingerprints[folder] = (now, fingerprint)
+        return fingerprint
+
+    def _forget_stale_tests(self) -> None:
+        """Drop the remembered results reached with tests that have changed since."""
+        self._fingerprints.clear()
+        for uri, found in list(self.found.items()):
+            tests = self._tests(uri)
+            stale = [q for q, entry in found.items() if entry.tests != tests]
+            for qualname in stale:
+                del found[qualname]
+            if stale:
+                self.publish(uri)
+
+    def _keys(
+        self, uri: str, qualname: str, hash_: str, settings: Settings, tests: str
+    ) -> list[str]:
         path = to_fs_path(uri)
         if path is None:
             return []
         candidates = [background_settings(settings), settings]
         return list(
-            dict.fromkeys(result_key(Path(path), qualname, function_hash, s) for s in candidates)
+            dict.fromkeys(result_key(Path(path), qualname, hash_, s, tests) for s in candidates)
         )
 
     def _lookup(
-        self, uri: str, qualname: str, function_hash: str, settings: Settings
+        self, uri: str, qualname: str, hash_: str, settings: Settings, tests: str
     ) -> CachedResult | None:
         """A cached result for the background budget, else for the explicit one."""
-        for key in self._keys(uri, qualname, function_hash, settings):
+        for key in self._keys(uri, qualname, hash_, settings, tests):
             entry = self.cache.get(key)
             if entry is not None:
                 return entry
@@ -243,8 +289,10 @@ class Background:
     def _lookup_all(
         self, uri: str, fns: dict[str, isolate.FunctionInfo], settings: Settings
     ) -> None:
-        for qualname, fn in fns.items():
-            entry = self._lookup(uri, qualname, source_hash(fn.source), settings)
+        text = self._text(uri) or ""
+        tests = self._tests(uri)
+        for qualname, hash_ in hashes(text, fns).items():
+            entry = self._lookup(uri, qualname, hash_, settings, tests)
             if entry is not None:
                 self._remember(uri, entry)
         self.publish(uri, fns)
@@ -254,9 +302,16 @@ class Background:
             self.found.setdefault(uri, {})[entry.qualname] = entry
 
     def record(
-        self, uri: str, qualname: str, text: str, settings: Settings, report: OptimizeReport
+        self,
+        uri: str,
+        qualname: str,
+        text: str,
+        settings: Settings,
+        report: OptimizeReport,
+        tests: str,
     ) -> None:
-        """Cache the result of an explicit ``speedsmith.optimize`` (run on ``text``)."""
+        """Cache the result of an explicit ``speedsmith.optimize`` (run on ``text`` with the
+        project's tests as fingerprinted by ``tests`` when it started)."""
         path = to_fs_path(uri)
         try:
             fn = isolate.find_function(text, qualname)
@@ -264,10 +319,10 @@ class Background:
             return
         if path is None:
             return
-        function_hash = source_hash(fn.source)
-        key = result_key(Path(path), qualname, function_hash, settings)
+        hash_ = function_hash(text, fn)
+        key = result_key(Path(path), qualname, hash_, settings, tests)
         try:
-            entry = self.cache.put(key, function_hash, settings.budget, report)
+            entry = self.cache.put(key, hash_, settings.budget, report, tests)
         except OSError as err:
             self.ls.log(f"speedsmith: could not write the result cache: {err}")
             return
@@ -280,13 +335,15 @@ class Background:
     def _valid(
         self, uri: str, fns: dict[str, isolate.FunctionInfo] | None
     ) -> list[tuple[isolate.FunctionInfo, CachedResult]]:
-        """The remembered results whose function still has the verified text."""
-        if fns is None:
+        """The remembered results whose function (and the code it uses) still has the verified
+        text."""
+        text = self._text(uri)
+        if fns is None or text is None:
             return []
         valid = []
         for qualname, entry in self.found.get(uri, {}).items():
             fn = fns.get(qualname)
-            if fn is not None and source_hash(fn.source) == entry.function_hash:
+            if fn is not None and function_hash(text, fn) == entry.function_hash:
                 valid.append((fn, entry))
         return valid
 
@@ -376,11 +433,11 @@ class Background:
             line = def_line(fn)
             if position.line != line:
                 continue
-            function_hash = source_hash(fn.source)
+            hash_ = function_hash(text, fn)
             entry = self.found.get(uri, {}).get(fn.qualname)
-            if entry is None or entry.function_hash != function_hash:
+            if entry is None or entry.function_hash != hash_:
                 settings, _ = effective_settings(self.ls, uri)
-                entry = self._lookup(uri, fn.qualname, function_hash, settings)
+                entry = self._lookup(uri, fn.qualname, hash_, settings, self._tests(uri))
             if entry is None:
                 return None
             return types.Hover(
@@ -441,13 +498,16 @@ class Background:
         fn = fns.get(pending.qualname) if fns is not None else None
         if text is None or path is None or fn is None:
             return
-        if source_hash(fn.source) != pending.function_hash:
+        if function_hash(text, fn) != pending.function_hash:
             return  # edited since it was saved; the next save queues it again
         settings = await settings_for(self.ls, uri)
         if not settings.on_save or pending.cancel.is_set():
             return
         run_settings = background_settings(settings)
-        key = result_key(Path(path), pending.qualname, pending.function_hash, run_settings)
+        loop = asyncio.get_running_loop()
+        # Walking the project for its tests is I/O: on the server's own executor.
+        tests = await loop.run_in_executor(self.ls.executor, tests_fingerprint, Path(path))
+        key = result_key(Path(path), pending.qualname, pending.function_hash, run_settings, tests)
         cached = self.cache.get(key)
         if cached is not None:
             self._remember(uri, cached)
@@ -465,10 +525,9 @@ class Background:
             report = engine.optimize(
                 Path(path), pending.qualname, run_settings, source=text, cancel=pending.cancel
             )
-            entry = self.cache.put(key, pending.function_hash, run_settings.budget, report)
+            entry = self.cache.put(key, pending.function_hash, run_settings.budget, report, tests)
             return entry if entry is not None else report
 
-        loop = asyncio.get_running_loop()
         try:
             outcome = await loop.run_in_executor(self.ls.executor, work)
         except Cancelled:

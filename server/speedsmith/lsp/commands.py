@@ -24,6 +24,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from speedsmith import positions
+from speedsmith.cache import tests_fingerprint
 from speedsmith.errors import Cancelled
 from speedsmith.lsp.config import settings_for
 from speedsmith.lsp.server import Job, SpeedsmithServer
@@ -122,19 +123,21 @@ async def _run(ls: SpeedsmithServer, job: Job, path: Path) -> dict[str, Any] | N
     def on_progress(phase: str, message: str) -> None:  # called on the worker thread
         loop.call_soon_threadsafe(_report, ls, job, progress, f"{phase}: {message}")
 
-    def work() -> OptimizeReport:
+    def work() -> tuple[OptimizeReport, str]:
         # Imported here, on the worker: the engine pulls in numpy/scipy (about a second),
         # which should delay neither the server's start nor its event loop.
         from speedsmith import engine
 
         if job.cancel.is_set():
             raise Cancelled("cancelled before it started")
-        return engine.optimize(
+        tests = tests_fingerprint(path)  # the tests as this run finds them
+        report = engine.optimize(
             path, job.qualname, settings, source=job.text, progress=on_progress, cancel=job.cancel
         )
+        return report, tests
 
     try:
-        report = await loop.run_in_executor(ls.executor, work)
+        report, tests = await loop.run_in_executor(ls.executor, work)
     except Cancelled:
         _end(ls, job, progress, CANCELLED)
         return None
@@ -152,7 +155,7 @@ async def _run(ls: SpeedsmithServer, job: Job, path: Path) -> dict[str, Any] | N
         return None
 
     if ls.background is not None:
-        ls.background.record(job.uri, job.qualname, job.text, settings, report)
+        ls.background.record(job.uri, job.qualname, job.text, settings, report, tests)
     summary = report.summary()
     if report.verdict == "improved" and report.edit is not None:
         if _changed(ls, job):
