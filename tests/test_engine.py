@@ -47,6 +47,9 @@ def test_wrong_candidate_is_never_proposed_and_right_one_is(project: Path, tmp_p
     assert report.candidates.equivalent == 1
     assert report.speedup is not None and report.ci95 is not None
     assert report.ci95[0] > 1.1
+    # The report's figures and its reason (the verifier's words) show the same digits.
+    lo, hi = report.ci95
+    assert report.reason.startswith(f"{report.speedup:.2f}x (95% CI {lo:.2f}-{hi:.2f})")
     assert report.edit is not None
     source = (project / "stats.py").read_text(encoding="utf-8")
     assert (

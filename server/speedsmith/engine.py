@@ -262,8 +262,9 @@ def _conclude(
         return run.report(
             "improved",
             attempt.verdict.reason,
-            speedup=round(attempt.verdict.speedup or 1.0, 3),
-            ci95=tuple(round(x, 3) for x in attempt.verdict.ci95 or (1.0, 1.0)),
+            # Two decimals, as the verdict's reason shows them (so the figures agree).
+            speedup=round(attempt.verdict.speedup or 1.0, 2),
+            ci95=tuple(round(x, 2) for x in attempt.verdict.ci95 or (1.0, 1.0)),
             candidates=counts,
             tokens=tokens,
             optimized=attempt.source,
