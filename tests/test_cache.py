@@ -78,6 +78,8 @@ def touch_later(path: Path, text: str) -> None:
         pytest.param(lambda r: touch_later(r / "env" / "test_y.py", "x = 1"), True,
                      id="virtual-environment"),
         pytest.param(lambda r: touch_later(r / "README.md", "hi"), True, id="not-a-test"),
+        pytest.param(lambda r: touch_later(r / ".git", "gitdir: elsewhere"), True,
+                     id="git-folder-or-file"),
         pytest.param(lambda r: touch_later(r / "tests" / "test_mod.py", "def test_g():\n    1\n"),
                      False, id="test-edited"),
         pytest.param(lambda r: touch_later(r / "tests" / "test_new.py", ""), False,

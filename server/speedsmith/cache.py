@@ -36,7 +36,7 @@ from typing import Any
 from speedsmith.isolate import FunctionInfo, collect_context
 from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
 from speedsmith.settings import Settings, to_wire
-from speedsmith.workload.capture import ROOT_MARKERS, project_root
+from speedsmith.workload.capture import project_root
 
 FORMAT = 2
 CACHED_VERDICTS = frozenset({"improved", "no-improvement"})
@@ -83,6 +83,8 @@ def function_hash(text: str, fn: FunctionInfo) -> str:
 
 
 TEST_FILES = ("test_*.py", "*_test.py", "conftest.py")
+PYTEST_CONFIG = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini")
+"""At the project root; not ``.git``, whose folder changes with every git command."""
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages", "build", "dist"})
 """Besides hidden folders and virtual environments (folders with ``pyvenv.cfg``)."""
 MAX_TEST_FILES = 5000
@@ -94,11 +96,14 @@ def tests_fingerprint(path: Path) -> str:
     the project holding ``path``: changes when a test that may call the function changes."""
     root = project_root(path)
     entries: list[tuple[str, int, int]] = []
-    for marker in ROOT_MARKERS:
+    for name in PYTEST_CONFIG:
         with contextlib.suppress(OSError):
-            stat = (root / marker).stat()
-            entries.append((marker, stat.st_size, stat.st_mtime_ns))
+            stat = (root / name).stat()
+            entries.append((name, stat.st_size, stat.st_mtime_ns))
+    seen = 0
     for folder, folders, files in os.walk(root):
+        if seen >= MAX_TEST_FILES:
+            break
         here = Path(folder)
         folders[:] = sorted(
             name
@@ -110,13 +115,14 @@ def tests_fingerprint(path: Path) -> str:
         for name in sorted(files):
             if not any(fnmatch.fnmatch(name, pattern) for pattern in TEST_FILES):
                 continue
+            seen += 1
+            if seen > MAX_TEST_FILES:
+                break
             with contextlib.suppress(OSError):
                 stat = (here / name).stat()
                 entries.append(
                     (str((here / name).relative_to(root)), stat.st_size, stat.st_mtime_ns)
                 )
-        if len(entries) >= MAX_TEST_FILES:
-            break
     material = json.dumps([str(root), entries])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
