@@ -89,7 +89,8 @@ def test_only_wrong_candidates_give_no_improvement(project: Path, tmp_path: Path
             ),
             "stamp",
             "refused",
-            "not deterministic",
+            "stamp cannot be verified safely: on the recorded calls it reads the clock "
+            "(time.perf_counter_ns). set allowsideeffects = true",
             id="nondeterministic",
         ),
     ],

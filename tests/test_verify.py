@@ -185,7 +185,8 @@ def test_rejected_candidates(squares: Recorded, candidate: str, pattern: str):
 def test_candidates_that_kill_the_harness(squares: Recorded, candidate: str):
     verdict = squares.verify(candidate)
     assert verdict.equivalent is False
-    assert "before reporting" in verdict.reason
+    # A kill of itself is refused by the audit hook before it lands.
+    assert re.search(r"before reporting|candidate tried to signal process", verdict.reason)
     assert verdict.faster is False
 
 

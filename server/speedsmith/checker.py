@@ -14,7 +14,7 @@ from speedsmith.errors import SpeedsmithError
 from speedsmith.isolate import find_function
 from speedsmith.search.prompt import extract
 from speedsmith.settings import Settings
-from speedsmith.verify.verifier import verify
+from speedsmith.verify.verifier import sandbox_refusal, side_effect_refusal, verify
 from speedsmith.workload import record_workload
 
 
@@ -31,12 +31,15 @@ class CheckReport:
     error: bool = False
     instructions_ratio: float | None = None
     """Instructions original / candidate; None where CPU counters are not readable."""
+    sandbox: tuple[str, ...] = ()
+    """The confinement layers the candidate ran under."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["mismatches"] = list(self.mismatches)
         data["ci95"] = list(self.ci95) if self.ci95 else None
         data["seconds"] = round(self.seconds, 3)
+        data["sandbox"] = list(self.sandbox)
         return data
 
 
@@ -63,6 +66,9 @@ def check_candidate(
     extracted = extract(candidate_source, original)
     if extracted.source is None:
         return done(False, f"the candidate is not usable: {extracted.error}")
+    weak = sandbox_refusal(settings)
+    if weak is not None:
+        return done(False, weak, error=True)
     with tempfile.TemporaryDirectory(prefix="speedsmith-verify-") as tmp:
         workload = record_workload(
             path,
@@ -77,10 +83,20 @@ def check_candidate(
             why = workload.error or f"no test calls {qualname}: nothing to verify against"
             return done(False, why, error=True)
         baseline = verify(path, qualname, workload, None, settings, cancel=cancel)
-        if not baseline.equivalent:
-            why = f"the original is not deterministic: {baseline.reason}"
-            return done(False, why, error=True, recorded_calls=workload.calls)
-        verdict = verify(path, qualname, workload, extracted.source, settings, cancel=cancel)
+        refusal = side_effect_refusal(qualname, baseline, settings)
+        if refusal is None and not baseline.equivalent:
+            refusal = f"the original is not deterministic: {baseline.reason}"
+        if refusal is not None:
+            return done(False, refusal, error=True, recorded_calls=workload.calls)
+        verdict = verify(
+            path,
+            qualname,
+            workload,
+            extracted.source,
+            settings,
+            cancel=cancel,
+            allowed_effects=baseline.effects,
+        )
     return done(
         verdict.equivalent,
         verdict.reason,
@@ -90,4 +106,5 @@ def check_candidate(
         faster=verdict.faster,
         recorded_calls=workload.calls,
         instructions_ratio=verdict.instructions_ratio,
+        sandbox=verdict.sandbox_layers,
     )

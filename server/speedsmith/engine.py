@@ -21,7 +21,12 @@ from speedsmith.search.core import SearchResult
 from speedsmith.search.prompt import hot_lines_text
 from speedsmith.search.strategies import REVISING, StrategyConfig, run_search
 from speedsmith.settings import Settings
-from speedsmith.verify.verifier import profile, verify
+from speedsmith.verify.verifier import (
+    profile,
+    sandbox_refusal,
+    side_effect_refusal,
+    verify,
+)
 from speedsmith.workload import Workload, record_workload, run_tests_with_candidate
 
 ProgressFn = Callable[[str, str], None]
@@ -66,6 +71,7 @@ class _Run:
         self.seconds: dict[str, float] = {}
         self.original = ""
         self.recorded_calls = 0
+        self.sandbox: tuple[str, ...] = ()
 
     def report(self, verdict: str, reason: str, **fields: object) -> OptimizeReport:
         self.seconds["total"] = time.perf_counter() - self.started
@@ -78,6 +84,7 @@ class _Run:
             original=self.original,
             seconds={k: round(v, 3) for k, v in self.seconds.items()},
             recorded_calls=self.recorded_calls,
+            sandbox=self.sandbox,
             **fields,  # type: ignore[arg-type]
         )
 
@@ -134,6 +141,9 @@ def _optimize(
         on_disk = None
     if on_disk != fn.source:
         return run.report("refused", f"{run.qualname} has unsaved changes: save the file first")
+    weak = sandbox_refusal(run.settings)
+    if weak is not None:
+        return run.report("refused", weak)
 
     with tempfile.TemporaryDirectory(prefix="speedsmith-") as tmp:
         progress("workload", "Recording calls from the project's tests")
@@ -149,10 +159,14 @@ def _optimize(
         )
         run.recorded_calls = workload.calls
         refusal = _refusal(workload, run.qualname)
+        allowed: tuple[str, ...] = ()
         if refusal is None:
             progress("workload", f"Checking the original is deterministic ({workload.calls} calls)")
             baseline = verify(run.path, run.qualname, workload, None, run.settings, cancel=cancel)
-            if not baseline.equivalent:
+            run.sandbox = baseline.sandbox_layers
+            allowed = baseline.effects
+            refusal = side_effect_refusal(run.qualname, baseline, run.settings)
+            if refusal is None and not baseline.equivalent:
                 refusal = (
                     f"{run.qualname} is not deterministic or cannot be replayed: "
                     f"a second run differs from the recorded one ({baseline.reason})"
@@ -178,7 +192,13 @@ def _optimize(
             collect_context(source, fn),
             backend,
             lambda candidate: verify(
-                run.path, run.qualname, workload, candidate, run.settings, cancel=cancel
+                run.path,
+                run.qualname,
+                workload,
+                candidate,
+                run.settings,
+                cancel=cancel,
+                allowed_effects=allowed,
             ),
             config=StrategyConfig.from_settings(run.settings),
             budget=budget,
@@ -251,6 +271,9 @@ def _conclude(
             python=run.settings.python,
             timeout=run.settings.workload_timeout_seconds,
             cancel=cancel,
+            sandbox=run.settings.sandbox,
+            network=run.settings.gate_network,
+            full_environment=run.settings.gate_full_environment,
         )
         if not passed:
             continue

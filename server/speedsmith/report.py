@@ -49,12 +49,16 @@ class OptimizeReport:
     diff: str | None = None
     edit: FunctionEdit | None = None
     recorded_calls: int = 0
+    sandbox: tuple[str, ...] = ()
+    """The confinement layers candidates ran under (``verify/confine.py``), e.g.
+    ``bubblewrap``, ``landlock-v7``, ``pid-namespace``; empty when none ran."""
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``--json`` object (see README)."""
         data = asdict(self)
         data.pop("edit")
         data["ci95"] = list(self.ci95) if self.ci95 else None
+        data["sandbox"] = list(self.sandbox)
         return data
 
     def summary(self) -> str:

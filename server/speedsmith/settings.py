@@ -40,6 +40,8 @@ _POSITIVE_INTS = {
 }
 
 BACKENDS = ("llama", "replay")
+SANDBOX_MODES = ("auto", "bubblewrap", "namespaces", "weak")
+"""Sandbox strengths (``verify/confine.py``); ``weak`` is the only one without namespaces."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,18 @@ class Settings:
     save, in the background, and show a hint with a quick fix when one is verified."""
     on_save_budget: str | int = "quick"
     """Budget of those background runs (same forms as ``budget``)."""
+    sandbox: str = "auto"
+    """Where candidates run: ``auto`` (bubblewrap, else Linux namespaces, else refuse),
+    ``bubblewrap``, ``namespaces``, or ``weak`` (opt-in: only process limits and Landlock
+    where present; a candidate can then write wherever your user can)."""
+    allow_side_effects: bool = False
+    """Verify functions that write files, run processes, use the network, read the clock or
+    use randomness on the recorded calls (refused by default: the comparison cannot be
+    trusted and the sandbox stops what they do)."""
+    gate_network: bool = False
+    """Final gate (your tests with the winner substituted): allow network access."""
+    gate_full_environment: bool = False
+    """Final gate: pass your whole environment (tokens included) instead of the allow-list."""
 
 
 def camel(name: str) -> str:
@@ -146,6 +160,10 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "backend":
         if value not in BACKENDS:
             raise ValueError("expected one of " + ", ".join(BACKENDS))
+        return value
+    if name == "sandbox":
+        if value not in SANDBOX_MODES:
+            raise ValueError("expected one of " + ", ".join(SANDBOX_MODES))
         return value
     default = _FIELDS[name].default
     optional = default is None or name in {"seed", "n_threads", "model_path", "python"}

@@ -1,15 +1,16 @@
-"""Sandbox: run the verification harness in a child process and stream its verdicts.
+"""Sandbox: run the verification harness in a confined child process and stream its verdicts.
 
-Layers (see SECURITY.md for what each one stops and what it does not):
+Layers (``confine.py`` builds them; SECURITY.md says what each one stops and what it does not):
 
-- Linux with unprivileged user namespaces: the child starts under ``unshare -rmn``, so it
-  has no network (an empty network namespace) and, in its own mount namespace, binds the
-  project and the workload read-only before importing user code;
-- everywhere: a scratch working directory and HOME, an allow-listed environment (no tokens
-  or secrets), ``python -s -P -B`` (no user site, no bytecode written), resource limits the child
-  applies to itself first (CPU seconds, address space, file size, open files, processes),
-  its own process group (killed as a whole at the deadline or once the parent has what it
-  needs), stderr captured and capped;
+- a read-only world with one writable scratch directory, private empty ``/tmp``, home and
+  ``/run``, PID and network namespaces (bubblewrap, else namespaces the child sets up itself),
+  and Landlock inside it as a second, independent layer;
+- everywhere: the scratch directory as working directory, HOME and TMPDIR, an allow-listed
+  environment (no tokens or secrets), ``python -s -P -B`` (no user site, no bytecode written),
+  resource limits the child applies to itself first (CPU seconds, address space, file size,
+  open files, processes), its own process group (killed as a whole at the deadline or once
+  the parent has what it needs; the PID namespace takes every descendant with it), stderr
+  captured and capped;
 - its messages are JSON lines with a size cap and a per-run nonce (lines without it are
   ignored); nothing it writes is unpickled.
 """
@@ -17,12 +18,10 @@ Layers (see SECURITY.md for what each one stops and what it does not):
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import queue
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from speedsmith.errors import Cancelled
+from speedsmith.verify import confine
 
 HARNESS = Path(__file__).resolve().with_name("harness.py")
 MAX_LINE_BYTES = 1 << 20
@@ -57,20 +57,14 @@ class ChildRun:
     stderr_tail: str = ""
     isolated_network: bool = False
     read_only_tree: bool = False
+    layers: tuple[str, ...] = ()
+    """The confinement layers that were active (``confine.Plan.layers``, less any that the
+    child reported failing)."""
 
 
-@functools.cache
 def namespaces_available() -> bool:
-    """True where ``unshare -rmn`` can start a process (Linux with user namespaces)."""
-    if sys.platform != "linux" or shutil.which("unshare") is None:
-        return False
-    try:
-        done = subprocess.run(
-            ["unshare", "-rmn", "true"], capture_output=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    """True where a strong sandbox (bubblewrap or namespaces) can start a process."""
+    return confine.bwrap_binary() is not None or confine.unshare_works()
 
 
 def clean_env(scratch: Path) -> dict[str, str]:
@@ -105,6 +99,7 @@ def run_harness(
     *,
     read_only_paths: tuple[str, ...] = (),
     python: str | None = None,
+    sandbox: str = "auto",
     limits: Limits = Limits(),
     timeout_seconds: float = 30.0,
     on_message: Callable[[dict[str, Any]], bool] | None = None,
@@ -115,28 +110,24 @@ def run_harness(
 
     The child stops before its timing rounds (``{"phase": "timing-ready"}``) until the parent
     answers on its stdin; the parent first enters ``timing_gate()`` (the compute lock) and holds
-    it until the child is done. The wait does not count against ``timeout_seconds``.
+    it until the child is done. The wait does not count against ``timeout_seconds``. Raises
+    ``confine.SandboxUnavailable`` when ``sandbox`` asks for layers this machine lacks.
     """
     run = ChildRun()
+    python = python or sys.executable
     with tempfile.TemporaryDirectory(prefix="speedsmith-sandbox-") as tmp:
         scratch = Path(tmp)
         nonce = secrets.token_hex(16)
-        isolate = namespaces_available()
-        config = dict(
-            config,
-            limits=limits.__dict__,
-            nonce=nonce,
-            read_only_paths=list(read_only_paths) if isolate else [],
-        )
+        plan = confine.plan(sandbox, scratch=scratch, read_only=read_only_paths, python=python)
+        isolate = plan.kind != "weak"
+        config = dict(config, limits=limits.__dict__, nonce=nonce, world=plan.world)
         config_path = scratch / "config.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
         stderr_file = scratch / "stderr.txt"
         with stderr_file.open("wb") as stderr:
             # -s -P -B rather than -I: the environment is already an allow-list, and -I would
             # ignore PYTHONHASHSEED, which must match the recording run's.
-            command = [python or sys.executable, "-s", "-P", "-B", str(HARNESS), str(config_path)]
-            if isolate:
-                command = ["unshare", "-rmn", "--", *command]
+            command = [*plan.prefix, python, "-s", "-P", "-B", str(HARNESS), str(config_path)]
             process = subprocess.Popen(
                 command,
                 cwd=scratch,
@@ -172,8 +163,12 @@ def run_harness(
                     if not isinstance(message, dict) or message.pop("nonce", None) != nonce:
                         continue
                     if message.get("phase") == "sandbox":
-                        run.isolated_network = isolate
-                        run.read_only_tree = bool(message.get("read_only")) and isolate
+                        failed = set(message.get("failed", []))
+                        run.layers = tuple(
+                            layer for layer in plan.layers if layer.split("-v")[0] not in failed
+                        )
+                        run.isolated_network = isolate and "network-namespace" in run.layers
+                        run.read_only_tree = isolate and "read-only-root" in run.layers
                         continue
                     if message.get("phase") == "timing-ready":
                         waited = time.monotonic()

@@ -15,6 +15,7 @@ from typing import Any
 from speedsmith import compute
 from speedsmith.errors import Cancelled
 from speedsmith.settings import Settings
+from speedsmith.verify.confine import SandboxUnavailable, strongest
 from speedsmith.verify.sandbox import Limits, run_harness
 from speedsmith.verify.timing import TimingDecision, decide
 from speedsmith.workload import Workload, module_location, project_root
@@ -33,7 +34,13 @@ class Verdict:
     sandboxed_network: bool = False
     """The child ran without network (a fresh network namespace)."""
     read_only_tree: bool = False
-    """The child saw the project read-only."""
+    """The child saw the whole filesystem read-only except its scratch directory."""
+    sandbox_layers: tuple[str, ...] = ()
+    """The confinement layers that were active (``confine.Plan.layers``)."""
+    effects: tuple[str, ...] = ()
+    """With no candidate: the side effects the original attempted on the recorded calls
+    (``write PATH``, ``run CMD``...) and whether it reads the clock or uses randomness; reads
+    outside the project are listed too (``read PATH``), they are not side effects."""
     instructions_ratio: float | None = None
     """Original's / candidate's CPU instructions over one pass of the recorded calls, a second
     signal beside the timing; None where the counters are not readable (``counters_readable``)."""
@@ -48,8 +55,12 @@ def verify(
     *,
     timing: bool = True,
     cancel: threading.Event | None = None,
+    allowed_effects: tuple[str, ...] = (),
 ) -> Verdict:
-    """``candidate`` None replays the original itself (a determinism check, no timing)."""
+    """``candidate`` None replays the original itself (a determinism check, no timing).
+
+    ``allowed_effects``: what the original itself attempted (its baseline ``Verdict.effects``);
+    a candidate attempting anything else is not equivalent."""
     started = time.perf_counter()
     sys_path, module = module_location(file)
     min_round_seconds = 0.005
@@ -64,6 +75,7 @@ def verify(
         "exception_messages": settings.compare_exception_messages,
         "generated_examples": settings.generated_examples,
         "generated_seconds": settings.generated_seconds,
+        "allowed_effects": list(allowed_effects),
         "timing": None
         if candidate is None or not timing
         else {
@@ -96,22 +108,27 @@ def verify(
     )
     budget = settings.candidate_timeout_seconds + settings.timing_max_seconds
     root = project_root(Path(file))
-    run = run_harness(
-        config,
-        read_only_paths=tuple(dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)])),
-        python=settings.python,
-        limits=limits,
-        timeout_seconds=budget,
-        on_message=on_message,
-        cancel=cancel,
-        # Equivalence checks may overlap generation; timing rounds never do.
-        timing_gate=lambda: compute.exclusive(priority=True),
-    )
+    try:
+        run = run_harness(
+            config,
+            read_only_paths=_read_only_paths(root, sys_path, workload),
+            python=settings.python,
+            sandbox=settings.sandbox,
+            limits=limits,
+            timeout_seconds=budget,
+            on_message=on_message,
+            cancel=cancel,
+            # Equivalence checks may overlap generation; timing rounds never do.
+            timing_gate=lambda: compute.exclusive(priority=True),
+        )
+    except SandboxUnavailable as err:
+        return Verdict(False, str(err), (str(err),), seconds=time.perf_counter() - started)
     seconds = time.perf_counter() - started
     by_phase = {m.get("phase"): m for m in run.messages}
     sandbox: dict[str, Any] = {
         "sandboxed_network": run.isolated_network,
         "read_only_tree": run.read_only_tree,
+        "sandbox_layers": run.layers,
     }
     if "error" in by_phase:
         return Verdict(False, str(by_phase["error"].get("error")), seconds=seconds, **sandbox)
@@ -128,6 +145,7 @@ def verify(
         )
         return Verdict(False, reason, (reason,), seconds=seconds, **sandbox)
     mismatches = tuple(str(m) for m in equivalence.get("mismatches", []))[:5]
+    sandbox["effects"] = tuple(str(e) for e in equivalence.get("effects") or ())
     if not equivalence.get("equivalent"):
         return Verdict(
             False,
@@ -253,10 +271,9 @@ def profile(
         }
         run = run_harness(
             config,
-            read_only_paths=tuple(
-                dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)])
-            ),
+            read_only_paths=_read_only_paths(root, sys_path, workload),
             python=settings.python,
+            sandbox=settings.sandbox,
             limits=Limits(
                 cpu_seconds=int(settings.candidate_timeout_seconds + PROFILE_SECONDS) + 5,
                 memory_bytes=settings.candidate_memory_mb << 20,
@@ -282,6 +299,36 @@ def profile(
         return Profile(seconds=time.perf_counter() - started)
 
 
+def sandbox_refusal(settings: Settings) -> str | None:
+    """Why candidates cannot run here with the ``sandbox`` setting (None: they can)."""
+    try:
+        strongest(settings.sandbox)
+    except SandboxUnavailable as err:
+        return str(err)
+    return None
+
+
+def side_effect_refusal(qualname: str, baseline: Verdict, settings: Settings) -> str | None:
+    """Why an original whose replay attempted side effects cannot be verified safely (None
+    when it attempted none, or the user opted in with ``allow_side_effects``). Reads and
+    listings outside the project are not side effects."""
+    effects = [e for e in baseline.effects if not e.startswith(("read ", "list "))]
+    if not effects or settings.allow_side_effects:
+        return None
+    shown = [e if e.startswith(("reads ", "uses ")) else f"tried to {e}" for e in effects[:3]]
+    more = f" and {len(effects) - 3} more" if len(effects) > 3 else ""
+    return (
+        f"{qualname} cannot be verified safely: on the recorded calls it "
+        f"{'; '.join(shown)}{more}. Set allowSideEffects = true to verify it anyway (the "
+        "sandbox still contains what it does)"
+    )
+
+
+def _read_only_paths(root: Path, sys_path: Path, workload: Workload) -> tuple[str, ...]:
+    """What the harness reads besides the system and the interpreter."""
+    return tuple(dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)]))
+
+
 def _exit_reason(returncode: int | None) -> str:
     signals = {
         -signal.SIGXCPU: "exceeded its CPU time limit",
@@ -289,6 +336,8 @@ def _exit_reason(returncode: int | None) -> str:
         -signal.SIGSEGV: "crashed (segmentation fault)",
         -signal.SIGKILL: "was killed",
     }
+    if returncode is not None and 128 < returncode < 160:
+        returncode = 128 - returncode  # bubblewrap reports a child's signal N as 128 + N
     if returncode is not None and returncode in signals:
         return signals[returncode]
     return f"exited with status {returncode}"

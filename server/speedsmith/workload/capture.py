@@ -1,9 +1,12 @@
 """Run the project's pytest tests in a subprocess with the capture plugin.
 
-``record_workload`` records every call of the target; ``run_tests_with_candidate`` runs the
-tests that reached it with a candidate substituted (the final gate before an edit is offered).
-Neither writes to the project: pytest's cache provider is disabled and output goes to a
-temporary directory.
+``record_workload`` records every call of the target (your tests with your code: trusted, run
+as you would run them); ``run_tests_with_candidate`` runs the tests that reached it with a
+candidate substituted (the final gate before an edit is offered), confined like the
+verification harness (``verify/confine.py``: read-only world, private home and /tmp, no
+network, allow-listed environment, every process gone when it ends) and failing when the
+candidate was never called. Neither writes to the project: pytest's cache provider is
+disabled, output goes to a temporary directory.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from speedsmith.errors import Cancelled
+from speedsmith.verify import confine
+from speedsmith.verify.sandbox import clean_env
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 PLUGIN = "speedsmith_capture"
@@ -65,8 +71,8 @@ def module_location(path: Path) -> tuple[Path, str]:
     return folder, ".".join(parts)
 
 
-def _env(config: dict[str, Any]) -> dict[str, str]:
-    env = dict(os.environ)
+def _env(config: dict[str, Any], base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ) if base is None else dict(base)
     extra = [str(PLUGIN_DIR), config["sys_path"]]
     if env.get("PYTHONPATH"):
         extra.append(env["PYTHONPATH"])
@@ -86,15 +92,17 @@ def _run_pytest(
     *,
     timeout: float,
     cancel: threading.Event | None,
+    prefix: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
     command = [python, "-m", "pytest", "-q", "-p", PLUGIN, "-p", "no:cacheprovider"]
     command += ["-p", "no:randomly", "--color=no", "-x" if config["mode"] == "substitute" else ""]
-    command = [c for c in command if c] + args
+    command = [*prefix, *(c for c in command if c), *args]
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
             command,
             cwd=root,
-            env=_env(config),
+            env=env if env is not None else _env(config),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -186,26 +194,71 @@ def run_tests_with_candidate(
     python: str | None = None,
     timeout: float = 120.0,
     cancel: threading.Event | None = None,
+    sandbox: str = "auto",
+    network: bool = False,
+    full_environment: bool = False,
 ) -> tuple[bool, str]:
     """Run ``tests`` (node ids) with the candidate substituted: (all passed, pytest output).
 
-    With no tests (every test that reached the function already failed with the original)
-    there is nothing to run: (True, ...)."""
+    Confined by ``sandbox`` (a ``Settings.sandbox`` mode); ``network`` and
+    ``full_environment`` open the two doors a suite may need. Fails when the candidate was
+    never called. With no tests (every test that reached the function already failed with
+    the original) there is nothing to run: (True, ...)."""
     if not tests:
         return True, "no passing test reaches the function"
     root = project_root(file)
     sys_path, module = module_location(file)
-    config = {
-        "mode": "substitute",
-        "module": module,
-        "qualname": qualname,
-        "sys_path": str(sys_path),
-        "candidate": candidate,
-    }
-    try:
-        code, output = _run_pytest(
-            python or sys.executable, root, config, list(tests), timeout=timeout, cancel=cancel
-        )
-    except TimeoutError as err:
-        return False, str(err)
+    python = shutil.which(python) or python if python else sys.executable
+    with tempfile.TemporaryDirectory(prefix="speedsmith-gate-") as tmp:
+        scratch = Path(tmp)
+        counts = scratch / "calls.json"
+        config = {
+            "mode": "substitute",
+            "module": module,
+            "qualname": qualname,
+            "sys_path": str(sys_path),
+            "candidate": candidate,
+            "out": str(counts),
+        }
+        try:
+            plan = confine.plan(
+                sandbox,
+                scratch=scratch,
+                read_only=(str(root), str(sys_path), str(PLUGIN_DIR), *_test_files(root, tests)),
+                python=python,
+                network=network,
+                restrict_reads=False,
+                cwd=root,
+            )
+        except confine.SandboxUnavailable as err:
+            return False, str(err)
+        env = _env(config, None if full_environment else clean_env(scratch))
+        env["HOME"] = env["TMPDIR"] = str(scratch)
+        jail = (python, "-s", "-B", str(confine.JAIL), json.dumps(plan.world), "--")
+        args = [*tests, f"--basetemp={scratch / 'basetemp'}"]
+        try:
+            code, output = _run_pytest(
+                python,
+                root,
+                config,
+                args,
+                timeout=timeout,
+                cancel=cancel,
+                prefix=(*plan.prefix, *jail),
+                env=env,
+            )
+        except TimeoutError as err:
+            return False, str(err)
+        try:
+            called = int(json.loads(counts.read_text(encoding="utf-8"))["calls"])
+        except (OSError, ValueError, KeyError, TypeError):
+            called = 0
+    if code == 0 and called == 0:
+        return False, f"the tests never called the candidate {qualname}\n{output}"
     return code == 0, output
+
+
+def _test_files(root: Path, tests: tuple[str, ...]) -> list[str]:
+    """The folders of the test files (they may lie outside the project root)."""
+    folders = {str((root / node.partition("::")[0]).resolve().parent) for node in tests}
+    return sorted(f for f in folders if os.path.isdir(f))

@@ -10,7 +10,8 @@ Loaded into the project's own pytest run with ``-p speedsmith_capture``; configu
 Record mode wraps the target before test modules are collected and pickles, for each
 outermost call: the arguments before the call, the return value or the exception, and the
 arguments after the call (to see mutation). Substitute mode replaces the target with the
-candidate's definition, so the project's tests run against it.
+candidate's definition, so the project's tests run against it, and writes to ``out`` how
+many times the candidate was called (a gate that never ran it proves nothing).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _STATE: dict[str, Any] = {
     "installed": False,
     "error": "",
     "rootdir": "",
+    "candidate_calls": 0,
 }
 _TESTS: dict[str, str] = {}
 _REACHED: set[str] = set()
@@ -157,6 +159,23 @@ def _store(
     )
 
 
+def _counting(value: Any) -> Any:
+    """``value`` (function, staticmethod, classmethod or property) counting its calls."""
+    if isinstance(value, (staticmethod, classmethod)):
+        return type(value)(_counting(value.__func__))
+    if isinstance(value, property):
+        return property(_counting(value.fget), value.fset, value.fdel, value.__doc__)
+    if not callable(value):
+        return value
+
+    @functools.wraps(value)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        _STATE["candidate_calls"] += 1
+        return value(*args, **kwargs)
+
+    return counted
+
+
 def _type_name(kind: type) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
@@ -181,7 +200,7 @@ def _install(*, early: bool = False) -> None:
         owner, name, value = define(
             module, _CONFIG["qualname"], _CONFIG["candidate"], isolated=False
         )
-        setattr(owner, name, value)
+        setattr(owner, name, _counting(value))
         return
     try:
         module = importlib.import_module(_CONFIG["module"])
@@ -225,6 +244,10 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 
 def pytest_unconfigure(config: Any) -> None:
+    if _CONFIG and _CONFIG.get("mode") == "substitute" and _CONFIG.get("out"):
+        with open(_CONFIG["out"], "w", encoding="utf-8") as handle:
+            json.dump({"calls": _STATE["candidate_calls"]}, handle)
+        return
     if not _CONFIG or _CONFIG.get("mode") != "record":
         return
     calls = []
