@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import pytest
 from hostile_world import World, check_neighbour, listener, sigterm_guard
 
+from speedsmith.verify.confine import SandboxUnavailable, landlock_abi, strongest
 from speedsmith.verify.verifier import Verdict, verify
 
 
@@ -610,13 +611,35 @@ ATTACKS = [
 assert len(ATTACKS) >= 40
 
 
+MODES = [
+    pytest.param("bubblewrap", id="bwrap"),
+    pytest.param("namespaces", id="unshare"),
+    # Landlock, the audit hook and the process limits alone: each layer must hold by itself.
+    pytest.param("weak", id="weak"),
+]
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    mode = str(request.param)
+    try:
+        strongest(mode)
+    except SandboxUnavailable as err:
+        pytest.skip(f"{mode} sandbox not available here: {err}")
+    if mode == "weak" and landlock_abi() == 0:
+        pytest.skip("the weak sandbox is only tested where Landlock backs it")
+    return mode
+
+
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_hostile_candidate_is_rejected_or_contained(fresh_world: World, attack: Attack):
+def test_hostile_candidate_is_rejected_or_contained(
+    fresh_world: World, attack: Attack, mode: str
+):
     world = fresh_world
     qualname, template = candidate_source(world, attack)
-    settings = world.settings()
+    settings = world.settings(sandbox=mode)
     if attack.hang:
-        settings = world.settings(candidate_timeout_seconds=3, timing_max_seconds=1)
+        settings = world.settings(sandbox=mode, candidate_timeout_seconds=3, timing_max_seconds=1)
     if "neighbour" in template:
         check_neighbour(world)
     before = world.snapshot()
@@ -636,6 +659,10 @@ def test_hostile_candidate_is_rejected_or_contained(fresh_world: World, attack: 
     shown = describe(verdict)
 
     assert escapes == [], shown
+    # The world was built: a rejection must not come from a sandbox that failed to start.
+    assert "sandbox could not" not in verdict.reason, shown
+    if mode != "weak":
+        assert {"read-only-root", "pid-namespace"} <= set(verdict.sandbox_layers), shown
     assert not connected, f"the candidate reached the localhost listener; {shown}"
     assert received == [], f"the test process got SIGTERM; {shown}"
     assert isinstance(verdict.reason, str) and verdict.reason.strip(), shown

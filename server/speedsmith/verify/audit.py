@@ -26,6 +26,8 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 
 _WRITE_MODE = frozenset("wax+")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_SINKS = frozenset({"/dev/null", "/dev/zero", "/dev/full"})
+"""Writing there changes nothing."""
 _HARMLESS_OS = frozenset({"os.listdir", "os.scandir", "os.getxattr", "os.listxattr"})
 _VERBS = {
     "os.remove": "remove",
@@ -161,10 +163,12 @@ class Audit:
             self.effects[who].append(effect)
 
     def _path(self, value: Any) -> str:
+        """The path the kernel will act on: relative to the working directory, symlinks
+        (``/proc/self/cwd``, links planted in scratch) resolved."""
         text = _text(value)
         if isinstance(value, int) or text == "?":
             return text
-        return os.path.normpath(os.path.join(os.getcwd(), text))
+        return os.path.realpath(os.path.join(os.getcwd(), text))
 
     def _describe(self, event: str, args: Any) -> "tuple[Optional[str], bool]":
         if event == "open":
@@ -173,16 +177,17 @@ class Audit:
                 mode is None and isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
             )
             if writing:
-                return f"write {self._path(path)}", True
+                target = self._path(path)
+                return (None, False) if target in _SINKS else (f"write {target}", True)
             if isinstance(path, int):
                 return None, False
             full = self._path(path)
-            if _under(os.path.realpath(full), self.roots) or full.startswith("/dev/"):
+            if _under(full, self.roots) or full.startswith("/dev/"):
                 return None, False
             return f"read {full}", False
         if event in ("os.listdir", "os.scandir", "glob.glob", "glob.glob/2"):
             full = self._path(args[0] if args and args[0] is not None else ".")
-            if _under(os.path.realpath(full), self.roots):
+            if _under(full, self.roots):
                 return None, False
             return f"list {full}", False
         if event in _HARMLESS_OS:

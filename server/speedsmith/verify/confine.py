@@ -172,12 +172,17 @@ def private_paths() -> tuple[str, ...]:
     paths = list(_PRIVATE_FIXED) + list(homes())
     if os.environ.get("XDG_RUNTIME_DIR"):
         paths.append(os.environ["XDG_RUNTIME_DIR"])
-    seen = []
+    seen: list[str] = []
     for path in dict.fromkeys(paths):
         real = os.path.realpath(path)
         if real != "/" and os.path.isdir(real) and not os.path.islink(path):
             seen.append(path)
-    return tuple(seen)
+    # A home under /tmp is already hidden by /tmp's tmpfs (and has no mount point there).
+    return tuple(p for p in seen if not any(p != q and _below(p, q) for q in seen))
+
+
+def _below(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
 
 
 def _may_bind_back(path: str, private: tuple[str, ...]) -> bool:

@@ -185,6 +185,12 @@ def _compare(expected: Outcome, actual: Outcome, config: dict[str, Any]) -> str 
         if not same(expected.items, actual.items, rel, abs_):
             return f"yielded {_eq.short(actual.items)}, expected {_eq.short(expected.items)}"
     elif not same(expected.value, actual.value, rel, abs_):
+        want, got = _eq.short(expected.value), _eq.short(actual.value)
+        if want == got and type(expected.value) is not type(actual.value):
+            return (
+                f"expected {_eq.short(expected.value)} ({_eq.type_name(type(expected.value))}), "
+                f"got {_eq.short(actual.value)} ({_eq.type_name(type(actual.value))})"
+            )
         return f"expected {_eq.short(expected.value)}, got {_eq.short(actual.value)}"
     if expected.printed != actual.printed:
         return f"printed {actual.printed[:80]!r}, expected {expected.printed[:80]!r}"
@@ -332,12 +338,13 @@ def _generated_inputs(
     if count <= 0:
         return []
     try:
-        import inspect
-        import typing
+        with _as(None):  # Hypothesis's own imports are nobody's side effects
+            import inspect
+            import typing
 
-        from hypothesis import HealthCheck, given, settings
-        from hypothesis import strategies as st
-        from hypothesis.errors import HypothesisException
+            from hypothesis import HealthCheck, given, settings
+            from hypothesis import strategies as st
+            from hypothesis.errors import HypothesisException
     except ImportError:
         return []
     try:
@@ -394,7 +401,10 @@ def _generated_inputs(
         print_blob=False,
     )(given(**strategies)(check))
     try:
-        runner()
+        # Hypothesis's own machinery walks gc referrers and makes folders: only the calls of
+        # original and candidate inside it are audited (``_invoke``).
+        with _as(None):
+            runner()
     except _Enough:
         pass
     except AssertionError:
@@ -589,6 +599,10 @@ def main() -> int:
     fn = original
     namespace: dict[str, Any] = module.__dict__
     if config.get("candidate") is not None:
+        # From the candidate's first line on, whatever is not the original's is the
+        # candidate's: its top-level code, and anything it leaves behind (a patched builtin
+        # that the harness later calls).
+        _AUDIT.who = "candidate"
         try:
             _owner, _name, raw = _candidates.define(
                 module, config["qualname"], config["candidate"], isolated=True
@@ -612,6 +626,8 @@ def main() -> int:
         effects = [*_AUDIT.effects["original"], *watch.found]
     else:
         mismatches = _check_recorded(fn, calls, config)
+        if guard.changes():
+            mismatches = ["tampered"]  # stop here: the guard's report below says what changed
         if not mismatches:
             mismatches = _docstring_examples(original, fn, config)
         if not mismatches:

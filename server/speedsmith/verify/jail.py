@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import platform
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -55,8 +56,6 @@ def _libc() -> Any:
 
 def _syscall_numbers_known() -> bool:
     """444-446 and 442 are the same on x86_64 and aarch64 (and every 64-bit arch since 5.x)."""
-    import platform
-
     return sys.platform.startswith("linux") and platform.machine() in (
         "x86_64",
         "aarch64",
@@ -261,6 +260,9 @@ def apply(world: Dict[str, Any]) -> Dict[str, Any]:
         result["world"] = build_world(
             list(world["private"]), list(world.get("read_only", [])), world["writable"][0]
         )
+        if result["world"] is not None:
+            result["landlock"] = "not attempted: the world was not built"
+            return result
     if world.get("landlock"):
         result["landlock"] = landlock_restrict(
             list(world["writable"]), world.get("readable"), bool(world.get("network"))
