@@ -17,7 +17,14 @@ from rich.console import Console
 from speedsmith import __version__, edits
 from speedsmith.errors import Cancelled, ModelError
 from speedsmith.report import OptimizeReport
-from speedsmith.settings import DEFAULTS, STRATEGIES, Settings, from_pyproject, merge
+from speedsmith.settings import (
+    DEFAULTS,
+    SANDBOX_MODES,
+    STRATEGIES,
+    Settings,
+    from_pyproject,
+    merge,
+)
 from speedsmith.workload import project_root
 
 
@@ -41,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--min-speedup", type=float, help="required lower 95%% bound (default 1.1)")
     opt.add_argument("--backend", choices=["llama", "replay"], help="llama (default) or replay")
     opt.add_argument("--replay-file", help="candidates for the replay backend (JSON)")
+    _sandbox_arguments(opt)
     opt.add_argument("--apply", action="store_true", help="write the verified edit to the file")
     opt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -48,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("target", help="path/to/module.py::function (or ::Class.method)")
     check.add_argument("--candidate", required=True, help="file holding the new function")
     check.add_argument("--min-speedup", type=float, help="required lower 95%% bound")
+    _sandbox_arguments(check)
     check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
@@ -60,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(sub.add_parser("bench", help="success rate per search strategy and budget"))
     return parser
+
+
+def _sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox",
+        choices=SANDBOX_MODES,
+        help="where candidates run: auto (default), bubblewrap, namespaces, or weak (opt-in)",
+    )
+    parser.add_argument(
+        "--allow-side-effects",
+        action="store_const",
+        const=True,
+        help="verify a function that writes files, runs processes, reads the clock...",
+    )
 
 
 def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings:
@@ -79,6 +102,8 @@ def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings
             "min_speedup",
             "backend",
             "replay_file",
+            "sandbox",
+            "allow_side_effects",
         )
         if getattr(args, key, None) is not None
     }
@@ -153,6 +178,8 @@ def _print_report(report: OptimizeReport, err: Console, *, display: str) -> None
     if report.seconds:
         err.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
     err.print(f"model: {report.model}")
+    if report.sandbox:
+        err.print("sandbox: " + ", ".join(report.sandbox))
     if report.diff:
         err.print(report.diff, markup=False)
 

@@ -632,9 +632,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_hostile_candidate_is_rejected_or_contained(
-    fresh_world: World, attack: Attack, mode: str
-):
+def test_hostile_candidate_is_rejected_or_contained(fresh_world: World, attack: Attack, mode: str):
     world = fresh_world
     qualname, template = candidate_source(world, attack)
     settings = world.settings(sandbox=mode)

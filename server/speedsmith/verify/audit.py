@@ -22,7 +22,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Set
+from collections.abc import Sequence
+from typing import Any
 
 _WRITE_MODE = frozenset("wax+")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -129,9 +130,9 @@ class Audit:
         roots = [*readable, sys.prefix, sys.base_prefix, sys.exec_prefix, os.getcwd()]
         roots += [p for p in sys.path if p and os.path.isabs(p)]
         self.roots = tuple(os.path.realpath(p) for p in dict.fromkeys(roots))
-        self.who: Optional[str] = None
-        self.effects: Dict[str, List[str]] = {"original": [], "candidate": []}
-        self._seen: Dict[str, Set[str]] = {"original": set(), "candidate": set()}
+        self.who: str | None = None
+        self.effects: dict[str, list[str]] = {"original": [], "candidate": []}
+        self._seen: dict[str, set[str]] = {"original": set(), "candidate": set()}
 
     def install(self) -> None:
         sys.addaudithook(self._hook)
@@ -170,9 +171,9 @@ class Audit:
             return text
         return os.path.realpath(os.path.join(os.getcwd(), text))
 
-    def _describe(self, event: str, args: Any) -> "tuple[Optional[str], bool]":
+    def _describe(self, event: str, args: Any) -> tuple[str | None, bool]:
         if event == "open":
-            path, mode, flags = (list(args) + [None, None, None])[:3]
+            path, mode, flags = ([*list(args), None, None, None])[:3]
             writing = (isinstance(mode, str) and bool(_WRITE_MODE & set(mode))) or (
                 mode is None and isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
             )
@@ -226,13 +227,13 @@ class Audit:
             return f"{verb} {self._path(args[0])}", True
         return verb, True
 
-    def new_effects(self, allowed: Sequence[str]) -> List[str]:
+    def new_effects(self, allowed: Sequence[str]) -> list[str]:
         """The candidate's effects that the original did not show (here or in ``allowed``)."""
         known = set(allowed) | self._seen["original"]
         return [e for e in self.effects["candidate"] if e not in known]
 
 
-def _signals() -> List[Any]:
+def _signals() -> list[Any]:
     try:
         every = sorted(signal.valid_signals())
     except AttributeError:  # pragma: no cover - not POSIX
@@ -248,7 +249,7 @@ class ProcessState:
         self.atexit = _atexit_count()
         self.handlers = {s: _handler(s) for s in _signals()}
 
-    def changes(self) -> List[str]:
+    def changes(self) -> list[str]:
         found = []
         alive = [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
         if alive:
@@ -274,7 +275,7 @@ def _handler(number: Any) -> Any:
         return None
 
 
-def _clocks() -> Dict[Any, str]:
+def _clocks() -> dict[Any, str]:
     names = ["time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns"]
     names += ["process_time", "process_time_ns", "thread_time", "thread_time_ns"]
     found = {getattr(time, n): f"reads the clock (time.{n})" for n in names if hasattr(time, n)}
@@ -286,11 +287,11 @@ class Nondeterminism:
     """Watches the original's calls (``sys.setprofile``) for the clock and randomness."""
 
     def __init__(self) -> None:
-        self.found: List[str] = []
+        self.found: list[str] = []
         self._clocks = _clocks()
         self._state: Any = None
 
-    def __enter__(self) -> "Nondeterminism":
+    def __enter__(self) -> Nondeterminism:
         self._state = random.getstate()
         clocks, found = self._clocks, self.found
 
@@ -303,11 +304,9 @@ class Nondeterminism:
                 return
             if what is None:
                 owner, name = getattr(arg, "__self__", None), getattr(arg, "__name__", "")
-                if name in ("now", "utcnow", "today") and getattr(owner, "__module__", "") in (
-                    "datetime",
-                    "_datetime",
-                ):
-                    what = f"reads the clock ({owner.__name__}.{name})"
+                module = getattr(owner, "__module__", "")
+                if name in ("now", "utcnow", "today") and module in ("datetime", "_datetime"):
+                    what = f"reads the clock ({getattr(owner, '__name__', '?')}.{name})"
             if what is not None and what not in found:
                 found.append(what)
 

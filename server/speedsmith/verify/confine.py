@@ -23,6 +23,7 @@ Knows nothing of LSP. ``plan()`` probes once per process and interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -32,6 +33,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from speedsmith.settings import SANDBOX_MODES
 
@@ -115,7 +117,7 @@ def _runs(command: list[str]) -> bool:
 
 
 @functools.cache
-def _jail() -> object:
+def _jail() -> Any:
     """``jail.py`` loaded by path (it is stdlib-only and also runs standalone in children)."""
     import importlib.util
 
@@ -160,10 +162,8 @@ def homes() -> tuple[str, ...]:
     found = []
     if os.environ.get("HOME"):
         found.append(os.environ["HOME"])
-    try:
+    with contextlib.suppress(KeyError, OSError):
         found.append(pwd.getpwuid(os.getuid()).pw_dir)
-    except (KeyError, OSError):
-        pass
     return tuple(dict.fromkeys(str(Path(h)) for h in found if h and Path(h).is_dir()))
 
 
@@ -227,7 +227,7 @@ def plan(
     abi = landlock_abi()
     world: dict[str, object] = {
         "writable": [str(scratch)],
-        "readable": list(needed) + [str(scratch)] if restrict_reads else None,
+        "readable": [*list(needed), str(scratch)] if restrict_reads else None,
         "network": network,
         "landlock": abi > 0,
     }
@@ -287,7 +287,7 @@ def missing_message(mode: str = "auto") -> str:
             "create namespaces here (unprivileged user namespaces are disabled?)"
         )
     return (
-        f"no strong sandbox for candidates: {what}; set sandbox = \"weak\" to run them with "
+        f'no strong sandbox for candidates: {what}; set sandbox = "weak" to run them with '
         "only process limits (candidates could then write anywhere your user can)"
     )
 

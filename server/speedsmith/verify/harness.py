@@ -288,17 +288,29 @@ def _like(values: list[Any], st: Any, depth: int = 0) -> Any:
         shortest, longest = min(map(len, values)), max(map(len, values))
         if not alphabet:
             return st.just("")
-        return st.text(alphabet=alphabet, min_size=shortest, max_size=longest)
+        low, high = _sizes(shortest, longest)
+        return st.text(alphabet=alphabet, min_size=low, max_size=high)
     if kinds == {list}:
         items = [item for v in values for item in v]
         inner = _like(items, st, depth + 1) if items else None
         if inner is None:
             return None
-        return st.lists(inner, min_size=min(map(len, values)), max_size=max(map(len, values)))
+        low, high = _sizes(min(map(len, values)), max(map(len, values)))
+        return st.lists(inner, min_size=low, max_size=high)
     if kinds == {tuple} and len({len(v) for v in values}) == 1:
         parts = [_like([v[i] for v in values], st, depth + 1) for i in range(len(values[0]))]
         return None if any(p is None for p in parts) else st.tuples(*parts)
     return None
+
+
+_MAX_DRAWN_SIZE = 40
+"""Hypothesis cannot draw a list of thousands of items within its buffer: it would retry until
+the CPU limit. Generated inputs stay small; the recorded calls cover the big ones."""
+
+
+def _sizes(shortest: int, longest: int) -> tuple[int, int]:
+    low = min(shortest, _MAX_DRAWN_SIZE // 4)
+    return low, max(low, min(longest, _MAX_DRAWN_SIZE))
 
 
 def _inferred_strategies(signature: Any, calls: list[dict[str, Any]], st: Any) -> dict[str, Any]:

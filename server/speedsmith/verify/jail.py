@@ -22,7 +22,7 @@ import json
 import os
 import platform
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 _SYS_LANDLOCK_CREATE_RULESET = 444
 _SYS_LANDLOCK_ADD_RULE = 445
@@ -101,9 +101,7 @@ def _file_only(rights: int) -> int:
     return rights & (_EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE)
 
 
-def landlock_restrict(
-    writable: List[str], readable: Optional[List[str]], network: bool
-) -> Optional[str]:
+def landlock_restrict(writable: list[str], readable: list[str] | None, network: bool) -> str | None:
     """Restrict this process and its future children; None on success, else why not."""
     abi = landlock_abi()
     if abi <= 0:
@@ -127,7 +125,7 @@ def landlock_restrict(
     if ruleset < 0:
         return f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}"
     try:
-        rules: Dict[str, int] = {}
+        rules: dict[str, int] = {}
         for path in writable:
             rules[path] = rules.get(path, 0) | write | read
         for path in _DEVICES:
@@ -149,7 +147,7 @@ def landlock_restrict(
     return None
 
 
-def _add_rule(libc: Any, ruleset: int, path: str, rights: int) -> Optional[str]:
+def _add_rule(libc: Any, ruleset: int, path: str, rights: int) -> str | None:
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except OSError as err:
@@ -166,9 +164,11 @@ def _add_rule(libc: Any, ruleset: int, path: str, rights: int) -> Optional[str]:
     return None
 
 
-def _mount(libc: Any, source: Optional[str], target: str, kind: Optional[str], flags: int,
-           data: Optional[str] = None) -> Optional[str]:  # fmt: skip
-    encode = (lambda text: None if text is None else text.encode())
+def _mount(libc: Any, source: str | None, target: str, kind: str | None, flags: int,
+           data: str | None = None) -> str | None:  # fmt: skip
+    def encode(text):
+        return None if text is None else text.encode()
+
     if libc.mount(encode(source), target.encode(), encode(kind), flags, encode(data)) != 0:
         return f"mount {target}: {os.strerror(ctypes.get_errno())}"
     return None
@@ -178,7 +178,7 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def build_world(private: List[str], read_only: List[str], scratch: str) -> Optional[str]:
+def build_world(private: list[str], read_only: list[str], scratch: str) -> str | None:
     """Inside fresh user + mount namespaces: the same world bubblewrap builds. None on success,
     else what failed (the caller then reports the layer missing)."""
     libc = _libc()
@@ -196,7 +196,7 @@ def build_world(private: List[str], read_only: List[str], scratch: str) -> Optio
         problem = _mount(libc, "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
         if problem:
             return problem
-    bound: List[str] = []
+    bound: list[str] = []
     for path, fd in fds.items():
         hidden = any(_under(path, p) for p in private)
         if path != scratch and (not hidden or any(_under(path, b) for b in bound)):
@@ -230,7 +230,7 @@ class _MountAttr(ctypes.Structure):
     ]
 
 
-def _read_only_everywhere(libc: Any, scratch: str) -> Optional[str]:
+def _read_only_everywhere(libc: Any, scratch: str) -> str | None:
     """Every mount read-only (``mount_setattr``, Linux >= 5.12; else one remount per mount),
     then the scratch mount writable again."""
     libc.syscall.restype = ctypes.c_long
@@ -253,9 +253,9 @@ def _read_only_everywhere(libc: Any, scratch: str) -> Optional[str]:
     return None
 
 
-def apply(world: Dict[str, Any]) -> Dict[str, Any]:
+def apply(world: dict[str, Any]) -> dict[str, Any]:
     """Everything the world asks of this process; returns what took effect."""
-    result: Dict[str, Any] = {"world": None, "landlock": None}
+    result: dict[str, Any] = {"world": None, "landlock": None}
     if world.get("private") is not None:
         result["world"] = build_world(
             list(world["private"]), list(world.get("read_only", [])), world["writable"][0]
@@ -272,7 +272,7 @@ def apply(world: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     """``jail.py WORLD_JSON -- COMMAND...``: apply the world, then become ``COMMAND``."""
     if len(argv) < 4 or argv[2] != "--":
         sys.stderr.write("usage: jail.py WORLD_JSON -- COMMAND...\n")
@@ -280,7 +280,9 @@ def main(argv: List[str]) -> int:
     world = json.loads(argv[1])
     result = apply(world)
     if world.get("private") is not None and result["world"] is not None:
-        sys.stderr.write(f"speedsmith sandbox: cannot build the read-only world: {result['world']}\n")
+        sys.stderr.write(
+            f"speedsmith sandbox: cannot build the read-only world: {result['world']}\n"
+        )
         return 125
     if world.get("landlock") and result["landlock"] is not None:
         sys.stderr.write(f"speedsmith sandbox: Landlock failed: {result['landlock']}\n")
