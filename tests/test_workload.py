@@ -583,7 +583,7 @@ def test_record_timeout(make_project: Any, tmp_path: Path):
     (tmp_path / "out").mkdir()
     workload = record_workload(project.path("slow.py"), "f", out_dir=tmp_path / "out", timeout=1)
     assert workload.calls == 0
-    assert "longer than" in workload.error
+    assert "longer than" in workload.run_error
 
 
 def test_record_call_through_name_imported_by_conftest(make_project: Any, tmp_path: Path):

@@ -36,7 +36,7 @@ from typing import Any
 from speedsmith.isolate import FunctionInfo, collect_context
 from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
 from speedsmith.settings import Settings, to_wire
-from speedsmith.workload.capture import project_root
+from speedsmith.target import project_root
 
 FORMAT = 2
 CACHED_VERDICTS = frozenset({"improved", "no-improvement"})

@@ -14,6 +14,7 @@ from speedsmith.errors import SpeedsmithError
 from speedsmith.isolate import find_function
 from speedsmith.search.prompt import extract
 from speedsmith.settings import Settings
+from speedsmith.target import interpreter_problem, resolve_target
 from speedsmith.verify.verifier import sandbox_refusal, side_effect_refusal, verify
 from speedsmith.workload import record_workload
 
@@ -69,27 +70,31 @@ def check_candidate(
     weak = sandbox_refusal(settings)
     if weak is not None:
         return done(False, weak, error=True)
+    target = resolve_target(path, qualname, settings.python)
+    problem = interpreter_problem(target)
+    if problem is not None:
+        return done(False, problem, error=True)
     with tempfile.TemporaryDirectory(prefix="speedsmith-verify-") as tmp:
         workload = record_workload(
-            path,
-            qualname,
-            python=settings.python,
+            target,
+            doctests=target.run_doctests or ">>>" in original.source,
             max_calls=settings.max_recorded_calls,
             timeout=settings.workload_timeout_seconds,
             cancel=cancel,
             out_dir=Path(tmp),
         )
-        if workload.error or workload.calls == 0:
-            why = workload.error or f"no test calls {qualname}: nothing to verify against"
+        if workload.run_error or workload.error or workload.calls == 0:
+            why = workload.run_error or workload.error
+            why = why or f"no test calls {qualname}: nothing to verify against"
             return done(False, why, error=True)
-        baseline = verify(path, qualname, workload, None, settings, cancel=cancel)
+        baseline = verify(target, qualname, workload, None, settings, cancel=cancel)
         refusal = side_effect_refusal(qualname, baseline, settings)
         if refusal is None and not baseline.equivalent:
             refusal = f"the original is not deterministic: {baseline.reason}"
         if refusal is not None:
             return done(False, refusal, error=True, recorded_calls=workload.calls)
         verdict = verify(
-            path,
+            target,
             qualname,
             workload,
             extracted.source,

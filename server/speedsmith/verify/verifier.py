@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -15,10 +14,11 @@ from typing import Any
 from speedsmith import compute
 from speedsmith.errors import Cancelled
 from speedsmith.settings import Settings
+from speedsmith.target import Target, resolve_target
 from speedsmith.verify.confine import SandboxUnavailable, strongest
 from speedsmith.verify.sandbox import Limits, run_harness
 from speedsmith.verify.timing import TimingDecision, decide
-from speedsmith.workload import Workload, module_location, project_root
+from speedsmith.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,12 @@ def verify(
     ``allowed_effects``: what the original itself attempted (its baseline ``Verdict.effects``);
     a candidate attempting anything else is not equivalent."""
     started = time.perf_counter()
-    sys_path, module = module_location(file)
+    target = as_target(file, qualname, settings)
     min_round_seconds = 0.005
     config: dict[str, Any] = {
-        "sys_path": str(sys_path),
-        "module": module,
-        "qualname": qualname,
+        "sys_path": list(target.sys_path),
+        "module": target.module,
+        "qualname": target.qualname,
         "workload": str(workload.path),
         "candidate": candidate,
         "rel_tol": settings.float_rel_tol,
@@ -81,7 +81,7 @@ def verify(
         else {
             "max_rounds": settings.timing_max_rounds,
             "min_round_seconds": min_round_seconds,
-            "instructions": counters_readable(settings.python or sys.executable),
+            "instructions": counters_readable(target.python),
         },
     }
     original: list[float] = []
@@ -107,12 +107,11 @@ def verify(
         memory_bytes=settings.candidate_memory_mb << 20,
     )
     budget = settings.candidate_timeout_seconds + settings.timing_max_seconds
-    root = project_root(Path(file))
     try:
         run = run_harness(
             config,
-            read_only_paths=_read_only_paths(root, sys_path, workload),
-            python=settings.python,
+            read_only_paths=_read_only_paths(target, workload),
+            python=target.python,
             sandbox=settings.sandbox,
             limits=limits,
             timeout_seconds=budget,
@@ -257,12 +256,11 @@ def profile(
     """
     started = time.perf_counter()
     try:
-        sys_path, module = module_location(Path(file))
-        root = project_root(Path(file))
+        target = as_target(file, qualname, settings)
         config: dict[str, Any] = {
-            "sys_path": str(sys_path),
-            "module": module,
-            "qualname": qualname,
+            "sys_path": list(target.sys_path),
+            "module": target.module,
+            "qualname": target.qualname,
             "workload": str(workload.path),
             "candidate": None,
             "timing": None,
@@ -271,8 +269,8 @@ def profile(
         }
         run = run_harness(
             config,
-            read_only_paths=_read_only_paths(root, sys_path, workload),
-            python=settings.python,
+            read_only_paths=_read_only_paths(target, workload),
+            python=target.python,
             sandbox=settings.sandbox,
             limits=Limits(
                 cpu_seconds=int(settings.candidate_timeout_seconds + PROFILE_SECONDS) + 5,
@@ -284,7 +282,7 @@ def profile(
         found = next((m for m in run.messages if m.get("phase") == "profile"), None)
         if found is None:
             return Profile(seconds=time.perf_counter() - started)
-        source = Path(file).read_text(encoding="utf-8").splitlines()
+        source = target.file.read_text(encoding="utf-8").splitlines()
         total = float(found.get("seconds") or 0.0)
         lines: list[HotLine] = []
         for line_number, hits, seconds in found.get("lines", []):
@@ -324,9 +322,17 @@ def side_effect_refusal(qualname: str, baseline: Verdict, settings: Settings) ->
     )
 
 
-def _read_only_paths(root: Path, sys_path: Path, workload: Workload) -> tuple[str, ...]:
+def as_target(file: Any, qualname: str, settings: Settings) -> Target:
+    """``file`` itself when it is a ``Target``, else the target it and ``qualname`` name."""
+    if isinstance(file, Target):
+        return file
+    return resolve_target(Path(file), qualname, settings.python)
+
+
+def _read_only_paths(target: Target, workload: Workload) -> tuple[str, ...]:
     """What the harness reads besides the system and the interpreter."""
-    return tuple(dict.fromkeys([str(root), str(sys_path), str(workload.path.parent)]))
+    paths = [str(target.root), *target.sys_path, str(workload.path.parent)]
+    return tuple(dict.fromkeys(paths))
 
 
 def _exit_reason(returncode: int | None) -> str:

@@ -11,26 +11,31 @@ disabled, output goes to a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
-import shutil
+import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from speedsmith.errors import Cancelled
+from speedsmith.target import Target, interpreter_problem, resolve_target
 from speedsmith.verify import confine
 from speedsmith.verify.sandbox import clean_env
+from speedsmith.workload.selection import blocked_plugins, select_test_files, suite_roots
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 PLUGIN = "speedsmith_capture"
-ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "tox.ini", ".git")
+INTERRUPT_GRACE_SECONDS = 10.0
+"""After the time limit, pytest gets this long to stop cleanly (and save what it recorded)."""
+ERROR_LINES = 15
 
 
 @dataclass(frozen=True)
@@ -49,31 +54,32 @@ class Workload:
     """Sum of the recorded calls' durations."""
     error: str
     pytest_output: str
+    skip_reasons: tuple[str, ...] = ()
+    """Why calls could not be recorded (e.g. ``cannot snapshot `self` (X): ...``)."""
+    run_error: str = ""
+    """The test run itself failed (collection or import errors, INTERNALERROR, the time
+    limit): what happened, with pytest's own error lines."""
+    doctests: bool = False
+    """The module's doctests were part of the run."""
+    selected_files: int = 0
+    """Test files run when the suite was narrowed to those that can reach the target (0:
+    the whole suite ran)."""
+    python: str = ""
+    """The interpreter the tests ran in."""
 
 
-def project_root(path: Path) -> Path:
-    """The nearest folder above ``path`` holding a project marker, else the file's folder."""
-    for folder in path.resolve().parents:
-        if any((folder / marker).exists() for marker in ROOT_MARKERS):
-            return folder
-    return path.resolve().parent
+def _as_target(file: Path | Target, qualname: str | None, python: str | None) -> Target:
+    if isinstance(file, Target):
+        return file
+    assert qualname is not None
+    return resolve_target(Path(file), qualname, python)
 
 
-def module_location(path: Path) -> tuple[Path, str]:
-    """(sys.path entry, dotted module name) for a module file: packages are folders with
-    ``__init__.py``."""
-    path = path.resolve()
-    parts = [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").exists():
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return folder, ".".join(parts)
-
-
-def _env(config: dict[str, Any], base: dict[str, str] | None = None) -> dict[str, str]:
+def _env(
+    target: Target, config: dict[str, Any], base: dict[str, str] | None = None
+) -> dict[str, str]:
     env = dict(os.environ) if base is None else dict(base)
-    extra = [str(PLUGIN_DIR), config["sys_path"]]
+    extra = [str(PLUGIN_DIR), *target.sys_path]
     if env.get("PYTHONPATH"):
         extra.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(extra)
@@ -81,12 +87,44 @@ def _env(config: dict[str, Any], base: dict[str, str] | None = None) -> dict[str
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONHASHSEED"] = "0"  # the harness replays with the same seed
     env.pop("PYTEST_ADDOPTS", None)
+    if target.interpreter.source != "speedsmith":
+        # speedsmith's own virtualenv must not leak into the project's interpreter.
+        env.pop("VIRTUAL_ENV", None)
+        env.pop("PYTHONHOME", None)
     return env
 
 
+def _config(target: Target, mode: str, out: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "mode": mode,
+        "module": target.module,
+        "qualname": target.qualname,
+        "sys_path": list(target.sys_path),
+        "module_file": str(target.file),
+        "out": str(out),
+        **extra,
+    }
+
+
+def _pytest_flags(target: Target, mode: str, doctests: bool) -> list[str]:
+    """Flags of every run: our plugin, nothing written to the project, no reordering, one
+    process (so every call is seen here), no coverage files."""
+    flags = ["-q", "-p", PLUGIN, "-p", "no:cacheprovider", "-p", "no:randomly", "--color=no"]
+    for name in blocked_plugins(target):
+        flags += ["-p", f"no:{name}"]
+    addopts = target.pytest.addopts
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in addopts):
+        flags += ["-n", "0"]
+    if any(a.startswith("--cov") for a in addopts):
+        flags.append("--no-cov")
+    if doctests:
+        flags.append("--doctest-modules")
+    flags.append("-x" if mode == "substitute" else "--continue-on-collection-errors")
+    return flags
+
+
 def _run_pytest(
-    python: str,
-    root: Path,
+    target: Target,
     config: dict[str, Any],
     args: list[str],
     *,
@@ -94,15 +132,20 @@ def _run_pytest(
     cancel: threading.Event | None,
     prefix: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
-) -> tuple[int, str]:
-    command = [python, "-m", "pytest", "-q", "-p", PLUGIN, "-p", "no:cacheprovider"]
-    command += ["-p", "no:randomly", "--color=no", "-x" if config["mode"] == "substitute" else ""]
-    command = [*prefix, *(c for c in command if c), *args]
+    doctests: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, str, bool]:
+    """(exit status, output tail, hit the time limit). At the limit pytest is interrupted
+    (it then saves what it recorded) and killed ``INTERRUPT_GRACE_SECONDS`` later."""
+    command = [target.python, "-m", "pytest", *_pytest_flags(target, config["mode"], doctests)]
+    command = [*prefix, *command, *args]
+    counter = Path(config["progress"]) if config.get("progress") else None
+    timed_out = False
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
             command,
-            cwd=root,
-            env=env if env is not None else _env(config),
+            cwd=target.root,
+            env=env if env is not None else _env(target, config),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -113,66 +156,178 @@ def _run_pytest(
             while process.poll() is None:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("cancelled")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the tests took longer than {timeout:.0f} s")
+                if not timed_out and time.monotonic() > deadline:
+                    timed_out = True
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGINT)
+                    deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
+                elif timed_out and time.monotonic() > deadline:
+                    break
+                if counter is not None and progress is not None:
+                    _report_progress(counter, progress)
                 time.sleep(0.05)
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, 9)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, 9)
                 process.wait()
+            else:  # whatever the tests started must not outlive them
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, 9)
         output.seek(0)
         text = output.read()[-20000:].decode("utf-8", "replace")
-    return process.returncode, text
+    return process.returncode, text, timed_out
+
+
+def _report_progress(counter: Path, progress: Callable[[int, int], None]) -> None:
+    try:
+        done, total = (int(x) for x in counter.read_text(encoding="ascii").split()[:2])
+    except (OSError, ValueError):
+        return
+    progress(done, total)
 
 
 def record_workload(
-    file: Path,
-    qualname: str,
+    file: Path | Target,
+    qualname: str | None = None,
     *,
     python: str | None = None,
     max_calls: int = 200,
     timeout: float = 120.0,
     cancel: threading.Event | None = None,
     out_dir: Path,
+    doctests: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Workload:
-    """Run the project's tests once, recording the target's calls into ``out_dir``."""
-    root = project_root(file)
-    sys_path, module = module_location(file)
-    out = out_dir / "workload.pkl"
-    config = {
-        "mode": "record",
-        "module": module,
-        "qualname": qualname,
-        "sys_path": str(sys_path),
-        "out": str(out),
-        "max_calls": max_calls,
-    }
-    try:
-        _code, output = _run_pytest(
-            python or sys.executable, root, config, [], timeout=timeout, cancel=cancel
+    """Run the project's tests once, recording the target's calls into ``out_dir``.
+
+    ``file`` is a ``Target`` (or a file, resolved with ``qualname`` and ``python``).
+    ``doctests``: also run the module's doctests (default: when the project runs them).
+    In a large suite only the test files that can reach the target run first; when they
+    record nothing, the whole suite runs. ``progress(done, total)`` counts tests."""
+    target = _as_target(file, qualname, python)
+    run_doctests = target.run_doctests if doctests is None else doctests
+    selected = select_test_files(target)
+    workload = _record(
+        target, selected, run_doctests, max_calls, timeout, cancel, out_dir, progress
+    )
+    if selected is not None and workload.calls == 0 and not workload.run_error:
+        workload = _record(
+            target, None, run_doctests, max_calls, timeout, cancel, out_dir, progress
         )
-    except TimeoutError as err:
-        return _empty(out, str(err), "")
+    return workload
+
+
+def _record(
+    target: Target,
+    selected: tuple[Path, ...] | None,
+    doctests: bool,
+    max_calls: int,
+    timeout: float,
+    cancel: threading.Event | None,
+    out_dir: Path,
+    progress: Callable[[int, int], None] | None,
+) -> Workload:
+    out = out_dir / "workload.pkl"
+    out.unlink(missing_ok=True)
+    config = _config(
+        target,
+        "record",
+        out,
+        max_calls=max_calls,
+        doctests=doctests,
+        progress=str(out_dir / "progress.txt"),
+    )
+    args: list[str] = []
+    if selected is not None:
+        args = [str(f) for f in selected]
+    elif doctests:
+        args = [str(p) for p in suite_roots(target)]
+    if doctests and args:
+        args.append(str(target.file))
+    code, output, timed_out = _run_pytest(
+        target,
+        config,
+        args,
+        timeout=timeout,
+        cancel=cancel,
+        doctests=doctests,
+        progress=progress,
+    )
+    base: dict[str, Any] = {
+        "doctests": doctests,
+        "selected_files": len(selected or ()),
+        "python": target.python,
+    }
     if not out.exists():
-        return _empty(out, "pytest did not run (is pytest installed for this interpreter?)", output)
+        return _empty(out, _run_failure(target, code, output, timed_out, timeout), output, **base)
     with out.open("rb") as handle:
         data = pickle.load(handle)
     # Node ids are relative to pytest's rootdir, which may differ from the folder pytest runs
     # in: keep them absolute so a later run can select them from anywhere.
-    rootdir = Path(data["rootdir"] or root)
+    rootdir = Path(data["rootdir"] or target.root)
     reached = tuple(_absolute(rootdir, node) for node in data["reached"] if node)
     outcomes = {_absolute(rootdir, node): outcome for node, outcome in data["tests"].items()}
+    run_error = ""
+    if timed_out:
+        run_error = _timeout_message(timeout, len(data["calls"]))
+    elif not data["calls"] and code not in (0, 1):
+        run_error = _run_failure(target, code, output, False, timeout)
     return Workload(
         path=out,
         calls=len(data["calls"]),
         skipped=int(data["skipped"]),
-        truncated=bool(data["truncated"]),
+        truncated=bool(data["truncated"]) or (timed_out and bool(data["calls"])),
         reached_tests=reached,
         failed_tests=tuple(t for t in reached if outcomes.get(t, "passed") != "passed"),
         original_seconds=sum(float(c["seconds"]) for c in data["calls"]),
         error=str(data["error"]),
         pytest_output=output,
+        skip_reasons=tuple(str(r) for r in data.get("skip_reasons", ()))[:5],
+        run_error=run_error if not data["calls"] else "",
+        **base,
     )
+
+
+EXIT_CODES = {
+    2: "was interrupted (collection errors)",
+    3: "hit an internal error (INTERNALERROR)",
+    4: "was given bad arguments or configuration (usage error)",
+    5: "collected no tests",
+}
+
+
+def _run_failure(target: Target, code: int, output: str, timed_out: bool, timeout: float) -> str:
+    """Why the test run produced nothing, with pytest's own error lines."""
+    if timed_out:
+        return _timeout_message(timeout, 0)
+    if "No module named pytest" in output:
+        return interpreter_problem(target) or output.strip()[-500:]
+    what = EXIT_CODES.get(code, f"exited with status {code}")
+    lines = error_lines(output)
+    shown = "\n".join(lines) if lines else output.strip()[-1500:]
+    return f"the project's tests did not run: pytest {what} under {target.python}:\n{shown}"
+
+
+def _timeout_message(timeout: float, calls: int) -> str:
+    kept = f"; the {calls} calls recorded so far are used" if calls else ""
+    return (
+        f"the project's tests took longer than the {timeout:.0f} s limit "
+        f"(setting workloadTimeoutSeconds){kept}"
+    )
+
+
+ERROR_MARKERS = ("E   ", "ERROR ", "INTERNALERROR", "ImportError", "ModuleNotFoundError")
+
+
+def error_lines(output: str) -> list[str]:
+    """pytest's error lines from its output (the last ``ERROR_LINES``)."""
+    picked = [
+        line.rstrip()
+        for line in output.splitlines()
+        if line.startswith(ERROR_MARKERS) or "Error" in line.split(":", 1)[0]
+    ]
+    return picked[-ERROR_LINES:]
 
 
 def _absolute(rootdir: Path, node: str) -> str:
@@ -181,13 +336,13 @@ def _absolute(rootdir: Path, node: str) -> str:
     return f"{rootdir / path}{separator}{rest}"
 
 
-def _empty(out: Path, error: str, output: str) -> Workload:
-    return Workload(out, 0, 0, False, (), (), 0.0, error, output)
+def _empty(out: Path, error: str, output: str, **fields: Any) -> Workload:
+    return Workload(out, 0, 0, False, (), (), 0.0, "", output, run_error=error, **fields)
 
 
 def run_tests_with_candidate(
-    file: Path,
-    qualname: str,
+    file: Path | Target,
+    qualname: str | None,
     candidate: str,
     tests: tuple[str, ...],
     *,
@@ -200,61 +355,58 @@ def run_tests_with_candidate(
 ) -> tuple[bool, str]:
     """Run ``tests`` (node ids) with the candidate substituted: (all passed, pytest output).
 
-    Confined by ``sandbox`` (a ``Settings.sandbox`` mode); ``network`` and
-    ``full_environment`` open the two doors a suite may need. Fails when the candidate was
-    never called. With no tests (every test that reached the function already failed with
-    the original) there is nothing to run: (True, ...)."""
+    ``file`` is a ``Target`` (or a file, resolved with ``qualname`` and ``python``). Confined
+    by ``sandbox`` (a ``Settings.sandbox`` mode); ``network`` and ``full_environment`` open the
+    two doors a suite may need. Fails when the candidate was never called. With no tests
+    (every test that reached the function already failed with the original) there is nothing
+    to run: (True, ...)."""
     if not tests:
         return True, "no passing test reaches the function"
-    root = project_root(file)
-    sys_path, module = module_location(file)
-    python = shutil.which(python) or python if python else sys.executable
+    target = _as_target(file, qualname, python)
+    doctests = any(node.partition("::")[0] == str(target.file) for node in tests)
     with tempfile.TemporaryDirectory(prefix="speedsmith-gate-") as tmp:
         scratch = Path(tmp)
         counts = scratch / "calls.json"
-        config = {
-            "mode": "substitute",
-            "module": module,
-            "qualname": qualname,
-            "sys_path": str(sys_path),
-            "candidate": candidate,
-            "out": str(counts),
-        }
+        config = _config(target, "substitute", counts, candidate=candidate, doctests=doctests)
         try:
             plan = confine.plan(
                 sandbox,
                 scratch=scratch,
-                read_only=(str(root), str(sys_path), str(PLUGIN_DIR), *_test_files(root, tests)),
-                python=python,
+                read_only=(
+                    str(target.root),
+                    *target.sys_path,
+                    str(PLUGIN_DIR),
+                    *_test_files(target.root, tests),
+                ),
+                python=target.python,
                 network=network,
                 restrict_reads=False,
-                cwd=root,
+                cwd=target.root,
             )
         except confine.SandboxUnavailable as err:
             return False, str(err)
-        env = _env(config, None if full_environment else clean_env(scratch))
+        env = _env(target, config, None if full_environment else clean_env(scratch))
         env["HOME"] = env["TMPDIR"] = str(scratch)
-        jail = (python, "-s", "-B", str(confine.JAIL), json.dumps(plan.world), "--")
+        jail = (target.python, "-s", "-B", str(confine.JAIL), json.dumps(plan.world), "--")
         args = [*tests, f"--basetemp={scratch / 'basetemp'}"]
-        try:
-            code, output = _run_pytest(
-                python,
-                root,
-                config,
-                args,
-                timeout=timeout,
-                cancel=cancel,
-                prefix=(*plan.prefix, *jail),
-                env=env,
-            )
-        except TimeoutError as err:
-            return False, str(err)
+        code, output, timed_out = _run_pytest(
+            target,
+            config,
+            args,
+            timeout=timeout,
+            cancel=cancel,
+            prefix=(*plan.prefix, *jail),
+            env=env,
+            doctests=doctests,
+        )
+        if timed_out:
+            return False, f"the tests took longer than {timeout:.0f} s\n{output}"
         try:
             called = int(json.loads(counts.read_text(encoding="utf-8"))["calls"])
         except (OSError, ValueError, KeyError, TypeError):
             called = 0
     if code == 0 and called == 0:
-        return False, f"the tests never called the candidate {qualname}\n{output}"
+        return False, f"the tests never called the candidate {target.qualname}\n{output}"
     return code == 0, output
 
 
