@@ -18,6 +18,7 @@ Layers (``confine.py`` builds them; SECURITY.md says what each one stops and wha
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import queue
@@ -29,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,42 @@ class ChildRun:
     layers: tuple[str, ...] = ()
     """The confinement layers that were active (``confine.Plan.layers``, less any that the
     child reported failing)."""
+
+
+SUPPORT_DISTRIBUTIONS = ("hypothesis", "sortedcontainers")
+"""What the harness imports besides the standard library (generated inputs). A project's own
+interpreter may lack them: then speedsmith's copies are offered at the end of its
+``sys.path`` (the project's own, if any, come first)."""
+
+
+@functools.cache
+def support_packages() -> tuple[tuple[str, str], ...]:
+    """(top-level name, path) of every module and package of ``SUPPORT_DISTRIBUTIONS``."""
+    found: dict[str, str] = {}
+    for name in SUPPORT_DISTRIBUTIONS:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        for file in dist.files or ():
+            top = file.parts[0]
+            if top in ("..", "__pycache__") or top.endswith((".dist-info", ".pth")):
+                continue
+            if len(file.parts) == 1 and not top.endswith(".py"):
+                continue
+            found[top] = str(Path(str(dist.locate_file(top))).resolve())
+    return tuple(sorted(found.items()))
+
+
+def _offer_support(python: str, scratch: Path) -> tuple[str | None, tuple[str, ...]]:
+    """(folder to append to the child's sys.path, folders it must be able to read)."""
+    if Path(python).absolute() == Path(sys.executable).absolute():
+        return None, ()
+    folder = scratch / "support"
+    folder.mkdir()
+    for name, location in support_packages():
+        (folder / name).symlink_to(location)
+    return str(folder), tuple(location for _, location in support_packages())
 
 
 def namespaces_available() -> bool:
@@ -119,9 +157,13 @@ def run_harness(
     with tempfile.TemporaryDirectory(prefix="speedsmith-sandbox-") as tmp:
         scratch = Path(tmp)
         nonce = secrets.token_hex(16)
-        plan = confine.plan(sandbox, scratch=scratch, read_only=read_only_paths, python=python)
+        support, readable = _offer_support(python, scratch)
+        plan = confine.plan(
+            sandbox, scratch=scratch, read_only=(*read_only_paths, *readable), python=python
+        )
         isolate = plan.kind != "weak"
         config = dict(config, limits=limits.__dict__, nonce=nonce, world=plan.world)
+        config["support_path"] = support
         config_path = scratch / "config.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
         stderr_file = scratch / "stderr.txt"

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import tempfile
@@ -271,7 +272,7 @@ def _record(
     run_error = ""
     if timed_out:
         run_error = _timeout_message(timeout, len(data["calls"]))
-    elif not data["calls"] and code not in (0, 1):
+    elif not data["calls"] and (code not in (0, 1) or _had_errors(output)):
         run_error = _run_failure(target, code, output, False, timeout)
     return Workload(
         path=out,
@@ -304,9 +305,17 @@ def _run_failure(target: Target, code: int, output: str, timed_out: bool, timeou
     if "No module named pytest" in output:
         return interpreter_problem(target) or output.strip()[-500:]
     what = EXIT_CODES.get(code, f"exited with status {code}")
+    if code == 1 and _had_errors(output):
+        what = "reported errors (collection, import or fixture errors)"
     lines = error_lines(output)
     shown = "\n".join(lines) if lines else output.strip()[-1500:]
     return f"the project's tests did not run: pytest {what} under {target.python}:\n{shown}"
+
+
+def _had_errors(output: str) -> bool:
+    """pytest's summary counts errors (collection, import or fixture errors, not failures)."""
+    summary = next((line for line in reversed(output.splitlines()) if line.strip()), "")
+    return re.search(r"\b\d+ errors?\b", summary) is not None
 
 
 def _timeout_message(timeout: float, calls: int) -> str:
