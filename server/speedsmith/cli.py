@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 
 from speedsmith import __version__, edits
 from speedsmith.errors import Cancelled, ModelError
@@ -26,6 +28,9 @@ from speedsmith.settings import (
     merge,
 )
 from speedsmith.target import project_root
+
+COUNTED = re.compile(r":? (\d+)/(\d+)$")
+"""A progress message ending in ``done/total``."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,10 +141,16 @@ def _optimize(args: argparse.Namespace) -> int:
     settings = settings_for(file, args, err)
     from speedsmith.engine import optimize
 
-    with err.status("starting", spinner="dots") as status:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
 
         def progress(phase: str, message: str) -> None:
-            status.update(f"[bold]{phase}[/]: {message}")
+            # "...: 12/340" (tests run so far) drives the bar; other messages pulse it.
+            counted = COUNTED.search(message)
+            done, total = (int(counted[1]), int(counted[2])) if counted else (0, None)
+            text = message[: counted.start()] if counted else message
+            bar.update(task, description=f"[bold]{phase}[/]: {text}", completed=done, total=total)
 
         try:
             report = optimize(file, qualname, settings, progress=progress)
