@@ -1,0 +1,135 @@
+"""How the project's test run is shaped: which files run, which plugins load, what a failed or
+overlong run says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from speedsmith.target import resolve_target
+from speedsmith.workload import record_workload, selection
+
+MODULE = "def double(x):\n    return 2 * x\n\n\ndef indirect(x):\n    return double(x) + 1\n"
+
+
+def _unrelated(count: int) -> dict[str, str]:
+    return {
+        f"tests/test_other{i}.py": f"def test_{i}():\n    assert {i} == {i}\n" for i in range(count)
+    }
+
+
+def test_large_suites_run_only_the_files_that_name_the_function(make_project, tmp_path: Path):
+    project = make_project(
+        {
+            "pkg/__init__.py": "",
+            "pkg/mod.py": MODULE,
+            "tests/test_double.py": "from pkg.mod import double\n\n\n"
+            "def test_double():\n    assert double(2) == 4\n",
+            **_unrelated(12),
+        }
+    )
+    workload = record_workload(project.path("pkg/mod.py"), "double", out_dir=tmp_path)
+    assert (workload.calls, workload.selected_files) == (1, 1)
+    assert [Path(t.partition("::")[0]).name for t in workload.reached_tests] == ["test_double.py"]
+
+
+def test_selection_falls_back_to_the_whole_suite(make_project, tmp_path: Path):
+    """The one file naming ``double`` never calls it; the tests reach it through ``api``."""
+    project = make_project(
+        {
+            "pkg/__init__.py": "",
+            "pkg/mod.py": MODULE,
+            "pkg/api.py": "from pkg.mod import indirect as entry\n",
+            "tests/test_api.py": "from pkg.api import entry\n\n\n"
+            "def test_entry():\n    assert entry(2) == 5\n",
+            "tests/test_docs.py": "def test_docs():\n    assert 'double' in 'see double()'\n",
+            **_unrelated(12),
+        }
+    )
+    target = resolve_target(project.path("pkg/mod.py"), "double")
+    assert selection.select_test_files(target) == (project.path("tests/test_docs.py"),)
+    workload = record_workload(target, out_dir=tmp_path)
+    assert (workload.calls, workload.selected_files) == (1, 0)
+
+
+def test_a_broken_unrelated_test_file_does_not_stop_recording(make_project, tmp_path: Path):
+    project = make_project(
+        {
+            "mod.py": MODULE,
+            "test_mod.py": "from mod import double\n\n\ndef test_d():\n    assert double(1) == 2\n",
+            "test_broken.py": "import not_installed_anywhere\n",
+        }
+    )
+    workload = record_workload(project.path("mod.py"), "double", out_dir=tmp_path)
+    assert (workload.calls, workload.run_error) == (1, "")
+
+
+def test_a_run_that_collects_nothing_shows_pytests_errors(make_project, tmp_path: Path):
+    project = make_project(
+        {
+            "mod.py": MODULE,
+            "test_mod.py": "import not_installed_anywhere\nfrom mod import double\n\n\n"
+            "def test_d():\n    assert double(1) == 2\n",
+        }
+    )
+    workload = record_workload(project.path("mod.py"), "double", out_dir=tmp_path)
+    assert workload.calls == 0
+    assert "the project's tests did not run" in workload.run_error
+    assert "not_installed_anywhere" in workload.run_error
+
+
+def test_the_time_limit_keeps_what_was_recorded(make_project, tmp_path: Path):
+    """At the limit pytest is interrupted, not killed: the calls recorded so far are used."""
+    project = make_project(
+        {
+            "mod.py": MODULE,
+            "test_a.py": "from mod import double\n\n\ndef test_a():\n    assert double(1) == 2\n",
+            "test_b.py": "import time\n\n\ndef test_b():\n    time.sleep(600)\n",
+        }
+    )
+    workload = record_workload(project.path("mod.py"), "double", out_dir=tmp_path, timeout=15)
+    assert workload.calls == 1, workload.pytest_output
+    assert workload.truncated
+    assert workload.run_error == ""
+
+
+@pytest.mark.parametrize(
+    ("declared", "blocked"),
+    [
+        pytest.param("", ("asyncio", "pytest_lsp"), id="undeclared-plugins-blocked"),
+        pytest.param(
+            '[project]\ndependencies = ["pytest-asyncio>=0.23"]\n',
+            ("pytest_lsp",),
+            id="declared-plugin-kept",
+        ),
+    ],
+)
+def test_speedsmiths_own_plugins_stay_out(
+    make_project, monkeypatch: pytest.MonkeyPatch, declared: str, blocked: tuple[str, ...]
+):
+    monkeypatch.setattr(
+        selection,
+        "own_plugins",
+        lambda: (("asyncio", "pytest-asyncio"), ("pytest_lsp", "pytest-lsp")),
+    )
+    project = make_project({"pyproject.toml": declared, "mod.py": MODULE})
+    target = resolve_target(project.path("mod.py"), "double")
+    assert selection.blocked_plugins(target) == blocked
+
+
+def test_a_leaking_plugin_no_longer_breaks_a_strict_suite(make_project, tmp_path: Path):
+    """``filterwarnings = error``: a warning raised by a plugin the project never asked for
+    (here a ``pytest11`` entry point of speedsmith's environment) used to end the run with
+    an INTERNALERROR. Every installed plugin not declared by the project is switched off."""
+    project = make_project(
+        {
+            "pytest.ini": "[pytest]\nfilterwarnings =\n    error\n",
+            "mod.py": MODULE,
+            "test_mod.py": "from mod import double\n\n\ndef test_d():\n    assert double(1) == 2\n",
+        }
+    )
+    target = resolve_target(project.path("mod.py"), "double")
+    workload = record_workload(target, out_dir=tmp_path)
+    assert (workload.calls, workload.run_error) == (1, ""), workload.pytest_output
+    assert set(selection.blocked_plugins(target)) == {name for name, _ in selection.own_plugins()}
