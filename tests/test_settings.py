@@ -78,7 +78,7 @@ def test_merge_result_types_follow_the_fields():
         pytest.param({"seed": True}, "seed", "expected an integer", id="seed-bool"),
         pytest.param({"seed": "42"}, "seed", "expected an integer", id="seed-str"),
         pytest.param({"nCtx": None}, "n_ctx", "must not be null", id="required-null"),
-        pytest.param({"backend": "openai"}, "backend", "expected one of", id="backend-unknown"),
+        pytest.param({"backend": "vllm"}, "backend", "expected one of", id="backend-unknown"),
         pytest.param({"modelPath": 3}, "model_path", "expected a string", id="path-int"),
         pytest.param({"temperature": "hot"}, "temperature", "expected a number", id="temp-str"),
     ],

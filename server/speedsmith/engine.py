@@ -40,6 +40,10 @@ def load_backend(settings: Settings) -> Backend:
         from speedsmith.llm.replay import ReplayBackend
 
         return ReplayBackend.from_file(settings.replay_file)
+    if settings.backend == "openai":
+        from speedsmith.llm import openai
+
+        return openai.load(settings)
     from speedsmith.llm.llama import load
 
     return load(
@@ -53,6 +57,8 @@ def load_backend(settings: Settings) -> Backend:
 def model_name(settings: Settings) -> str:
     if settings.backend == "replay":
         return f"replay:{Path(settings.replay_file or '-').name}"
+    if settings.backend == "openai":
+        return f"openai:{settings.openai_model or '?'}@{settings.openai_base_url}"
     if settings.model_path:
         return Path(settings.model_path).name
     from speedsmith.llm.model import FILE_NAME

@@ -37,9 +37,13 @@ _POSITIVE_INTS = {
     "maxmode_update_every",
     "adaptive_probe_size",
     "adaptive_patience",
+    "openai_concurrency",
 }
 
-BACKENDS = ("llama", "replay")
+BACKENDS = ("llama", "replay", "openai")
+NOT_FROM_PROJECT = frozenset({"openai_api_key_env"})
+"""Settings a project's pyproject.toml cannot set: a cloned project must not pick which of your
+environment variables is sent to the server it names."""
 SANDBOX_MODES = ("auto", "bubblewrap", "namespaces", "weak")
 """Sandbox strengths (``verify/confine.py``); ``weak`` is the only one without namespaces."""
 
@@ -85,8 +89,20 @@ class Settings:
     seed: int | None = None
     temperature: float = 0.7
     backend: str = "llama"
-    """``llama`` (real model) or ``replay`` (candidates from ``replay_file``)."""
+    """``llama`` (real model), ``openai`` (an OpenAI-compatible server: ``openai_*``) or
+    ``replay`` (candidates from ``replay_file``)."""
     replay_file: str | None = None
+    openai_base_url: str = "http://127.0.0.1:8080/v1"
+    """openai backend: the OpenAI-compatible endpoint (llama-server, vLLM, Ollama, ...)."""
+    openai_model: str | None = None
+    """openai backend: the model name; None: the first model the server lists."""
+    openai_api_key_env: str = "SPEEDSMITH_OPENAI_API_KEY"
+    """openai backend: the environment variable holding the API key (the key itself is never
+    stored in settings); unset or empty: no key is sent."""
+    openai_concurrency: int = 4
+    """openai backend: requests in flight at once (the candidates of a round go together)."""
+    openai_timeout_seconds: float = 120.0
+    """openai backend: limit, in seconds, for one request (retried with backoff)."""
     python: str | None = None
     """Interpreter (or virtualenv folder) that runs the project's tests and the candidates;
     None: ``$VIRTUAL_ENV``, else ``.venv`` or ``venv`` in the project root, else the one
@@ -223,6 +239,7 @@ def _optional_kind(name: str) -> type:
         "model_path": str,
         "python": str,
         "replay_file": str,
+        "openai_model": str,
         "budget_seconds": float,
     }[name]
 
@@ -244,6 +261,12 @@ def merge(
         name = snake(str(key))
         if name not in _FIELDS:
             warnings.append(f"{origin}: unknown setting {key!r} ignored")
+            continue
+        if name in NOT_FROM_PROJECT and origin.endswith("pyproject.toml"):
+            warnings.append(
+                f"{origin}: setting {key!r} ignored: a project cannot choose it (set it in "
+                "your editor's user settings)"
+            )
             continue
         try:
             changes[name] = _coerce(name, value)

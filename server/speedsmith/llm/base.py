@@ -44,3 +44,46 @@ class Backend(Protocol):
         stop: tuple[str, ...],
         cancel: threading.Event | None = None,
     ) -> Generation: ...
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation of a batch (``generate_batch``): the arguments of ``Backend.generate``."""
+
+    prompt: Prompt
+    max_tokens: int
+    temperature: float
+    seed: int
+    stop: tuple[str, ...]
+
+
+def batch_width(backend: object) -> int:
+    """How many generations the backend makes well together (1: one at a time)."""
+    width = getattr(backend, "batch_width", 1)
+    return width if isinstance(width, int) and width > 1 else 1
+
+
+def generate_batch(
+    backend: Backend,
+    requests: list[GenerationRequest],
+    *,
+    cancel: threading.Event | None = None,
+) -> list[Generation]:
+    """Every request's generation, in order: together where the backend has a
+    ``generate_batch`` method (one llama.cpp batch, concurrent HTTP requests), else one after
+    another. Results do not depend on the width: each request carries its own seed."""
+    batched = getattr(backend, "generate_batch", None)
+    if batched is not None and len(requests) > 1:
+        result: list[Generation] = batched(requests, cancel=cancel)
+        return result
+    return [
+        backend.generate(
+            r.prompt,
+            max_tokens=r.max_tokens,
+            temperature=r.temperature,
+            seed=r.seed,
+            stop=r.stop,
+            cancel=cancel,
+        )
+        for r in requests
+    ]
