@@ -5,6 +5,7 @@
 - types must match exactly: ``1``, ``1.0`` and ``True`` are three different results;
 - floats match within ``rel_tol``/``abs_tol``; NaN matches NaN; ``0.0`` and ``-0.0`` differ;
 - lists, tuples and dicts (key order included) match element by element; sets by ``==``;
+  subclasses of these also compare their attributes (``__dict__`` and ``__slots__``);
 - functions, classes and modules must be the very same object;
 - other objects: if the class defines its own ``__eq__``, that (the original's class)
   decides; otherwise their attributes (``__dict__`` and ``__slots__``) are compared with
@@ -28,6 +29,7 @@ import types
 from typing import Any
 
 _SCALARS = (int, str, bytes, bool, type(None), range, type(Ellipsis))
+_EXACT = {int, str, bytes, bool, type(None)}
 _BY_IDENTITY = (
     types.FunctionType,
     types.BuiltinFunctionType,
@@ -58,16 +60,29 @@ def same(expected: Any, actual: Any, rel_tol: float, abs_tol: float, depth: int 
         )
     if isinstance(expected, _SCALARS):
         return bool(expected == actual)
-    if isinstance(expected, list | tuple):
-        return len(expected) == len(actual) and all(
-            same(e, a, rel_tol, abs_tol, depth + 1) for e, a in zip(expected, actual, strict=True)
-        )
+    if isinstance(expected, (list, tuple)):
+        if len(expected) != len(actual):
+            return False
+        left, right = list(expected), list(actual)  # what iterating them yields
+        kinds = list(map(type, left))
+        if set(kinds) <= _EXACT and kinds == list(map(type, right)) and left == right:
+            pass  # only ints, strings, bytes, None: == is exact (and fast on long lists)
+        elif not all(
+            same(e, a, rel_tol, abs_tol, depth + 1)
+            for e, a in zip(left, right)  # noqa: B905 - zip(strict=) is 3.10+; lengths match
+        ):
+            return False
+        return _same_extra_state(expected, actual, rel_tol, abs_tol, depth)
     if isinstance(expected, dict):
         if list(expected.keys()) != list(actual.keys()):
             return False
-        return all(same(expected[k], actual[k], rel_tol, abs_tol, depth + 1) for k in expected)
-    if isinstance(expected, set | frozenset):
-        return bool(expected == actual)
+        return all(
+            same(expected[k], actual[k], rel_tol, abs_tol, depth + 1) for k in expected
+        ) and _same_extra_state(expected, actual, rel_tol, abs_tol, depth)
+    if isinstance(expected, (set, frozenset)):
+        return bool(expected == actual) and _same_extra_state(
+            expected, actual, rel_tol, abs_tol, depth
+        )
     if isinstance(expected, _BY_IDENTITY):
         return expected is actual
     kind = type(expected)
@@ -83,6 +98,22 @@ def same(expected: Any, actual: Any, rel_tol: float, abs_tol: float, depth: int 
         return pickle.dumps(expected) == pickle.dumps(actual)
     except Exception:
         return False
+
+
+def _same_extra_state(
+    expected: Any, actual: Any, rel_tol: float, abs_tol: float, depth: int
+) -> bool:
+    """A subclass of a builtin container also keeps attributes (a ``list`` subclass's own
+    bookkeeping): compare them too."""
+    if type(expected) in _CONTAINERS:
+        return True
+    state_e, state_a = _state(expected), _state(actual)
+    if state_e is None and state_a is None:
+        return True
+    return same(state_e, state_a, rel_tol, abs_tol, depth + 1)
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 def _state(value: Any) -> dict[str, Any] | None:

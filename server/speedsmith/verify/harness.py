@@ -36,8 +36,8 @@ import copy
 import gc
 import importlib
 import importlib.util
+import inspect
 import io
-import itertools
 import json
 import math
 import os
@@ -118,10 +118,15 @@ class _Capped(io.StringIO):
         return len(text)
 
 
-class Outcome:
-    """What one call did: value or exception, printed text, yielded items, args after."""
+_ITEMS_CAP = 10000
 
-    __slots__ = ("args_after", "exc_message", "exc_name", "items", "printed", "value")
+
+class Outcome:
+    """What one call did: value or exception, printed text, yielded items (and how the
+    iteration ended: ``"stop"``, ``"more"`` (still yielding), ``(exception name, message)``,
+    or None when not looked at), args after."""
+
+    __slots__ = ("args_after", "end", "exc_message", "exc_name", "items", "printed", "value")
 
     def __init__(self) -> None:
         self.value: Any = None
@@ -129,22 +134,29 @@ class Outcome:
         self.exc_message = ""
         self.printed = ""
         self.items: list[Any] | None = None
+        self.end: Any = None
         self.args_after: Any = None
 
 
-def _invoke(fn: Any, args: Any, kwargs: Any, take: int | None) -> Outcome:
-    """Call ``fn``; an iterator result is consumed (``take`` items, or up to 10000)."""
+def _invoke(
+    fn: Any, args: Any, kwargs: Any, take: int | None, ended: bool = True, watch: Any = None
+) -> Outcome:
+    """Call ``fn``. An iterator result is consumed as the test consumed it: ``take`` items
+    (None: up to 10000), then, if ``ended`` (the test ran it to its end, or it raised), one
+    more step to see how it ends. ``watch``: a context manager around the call alone."""
     outcome = Outcome()
     buffer = _Capped()
     saved = sys.stdout
     sys.stdout = buffer
     try:
-        with _as(fn):
+        with _as(fn), watch if watch is not None else contextlib.nullcontext():
             outcome.value = fn(*args, **kwargs)
             if _is_iterator(outcome.value):
-                limit = 10000 if take is None else take
-                outcome.items = list(itertools.islice(outcome.value, limit))
-                outcome.value = None
+                iterator, outcome.value = outcome.value, None
+                outcome.items = []
+                _consume(iterator, outcome, _ITEMS_CAP if take is None else take, ended)
+            elif inspect.iscoroutine(outcome.value):
+                outcome.value.close()  # never awaited: no "never awaited" warning
     except Exception as exc:
         outcome.exc_name, outcome.exc_message = _eq.type_name(type(exc)), str(exc)[:500]
     finally:
@@ -154,8 +166,31 @@ def _invoke(fn: Any, args: Any, kwargs: Any, take: int | None) -> Outcome:
     return outcome
 
 
+def _consume(iterator: Any, outcome: Outcome, take: int, ended: bool) -> None:
+    items = outcome.items
+    assert items is not None
+    for _ in range(take + (1 if ended else 0)):
+        try:
+            item = next(iterator)
+        except StopIteration:
+            outcome.end = "stop"
+            return
+        except Exception as exc:
+            outcome.end = (_eq.type_name(type(exc)), str(exc)[:500])
+            return
+        if len(items) == take:
+            outcome.end = "more"
+            return
+        items.append(item)
+
+
 def _is_iterator(value: Any) -> bool:
-    return hasattr(value, "__next__") and hasattr(value, "__iter__") and iter(value) is value
+    try:
+        return (
+            hasattr(value, "__next__") and iter(value) is value and not isinstance(value, io.IOBase)
+        )
+    except Exception:
+        return False
 
 
 def _compare(expected: Outcome, actual: Outcome, config: dict[str, Any]) -> str | None:
@@ -184,6 +219,9 @@ def _compare(expected: Outcome, actual: Outcome, config: dict[str, Any]) -> str 
     elif expected.items is not None:
         if not same(expected.items, actual.items, rel, abs_):
             return f"yielded {_eq.short(actual.items)}, expected {_eq.short(expected.items)}"
+        problem = _compare_end(expected, actual, config.get("exception_messages", True))
+        if problem:
+            return problem
     elif not same(expected.value, actual.value, rel, abs_):
         want, got = _eq.short(expected.value), _eq.short(actual.value)
         if want == got and type(expected.value) is not type(actual.value):
@@ -199,6 +237,28 @@ def _compare(expected: Outcome, actual: Outcome, config: dict[str, Any]) -> str 
     return None
 
 
+def _compare_end(expected: Outcome, actual: Outcome, messages: bool) -> str | None:
+    """How the iteration ended, where the recording saw it end."""
+    want, got = expected.end, actual.end
+    if want is None or want == got:
+        return None
+    same_exception = isinstance(want, tuple) and isinstance(got, tuple) and want[0] == got[0]
+    if same_exception and (not messages or not _stable(want[1]) or want[1] == got[1]):
+        return None
+    count = len(expected.items or ())
+
+    def shown(end: Any) -> str:
+        if end == "stop":
+            return f"stopped after {count} items"
+        if end == "more":
+            return f"yielded more than {count} items"
+        if end is None:
+            return "did not end"
+        return f"raised {end[0]}({_eq.short(end[1], 80)}) after {count} items"
+
+    return f"{shown(got)}; the original {shown(want)}"
+
+
 def _stable(message: str) -> bool:
     """A message without memory addresses can be compared."""
     return " at 0x" not in message
@@ -210,6 +270,10 @@ def _recorded(call: dict[str, Any]) -> Outcome:
         outcome.exc_name, outcome.exc_message = call["exc_type"], call["exc_message"]
     elif call.get("iterator"):
         outcome.items = pickle.loads(call["result"])
+        if call.get("iter_exc_type"):
+            outcome.end = (call["iter_exc_type"], call.get("iter_exc_message") or "")
+        elif call.get("exhausted"):
+            outcome.end = "stop"
     else:
         outcome.value = pickle.loads(call["result"])
     outcome.printed = call.get("printed", "")
@@ -217,14 +281,76 @@ def _recorded(call: dict[str, Any]) -> Outcome:
     return outcome
 
 
-def _check_recorded(fn: Any, calls: list[dict[str, Any]], config: dict[str, Any]) -> list[str]:
+_PLAIN = (int, float, complex, str, bytes, bool, type(None))
+
+
+def _plain_data(value: Any, budget: list[int], depth: int = 0) -> bool:
+    """Builtin scalars and containers only (deep-copying them touches no class)."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > 20:
+        return False
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind in (list, tuple, set, frozenset):
+        return all(_plain_data(item, budget, depth + 1) for item in value)
+    if kind is dict:
+        return all(
+            _plain_data(k, budget, depth + 1) and _plain_data(v, budget, depth + 1)
+            for k, v in value.items()
+        )
+    return kind is bytearray
+
+
+class _Defaults:
+    """Pristine copies of the default values (plain data: the ``bucket=[]`` idiom) of the
+    original's and the candidate's functions, decorated ones included: each comparison
+    starts from the state the recording run started from."""
+
+    def __init__(self, *functions: Any) -> None:
+        self._saved: list[tuple[Any, Any, Any]] = []
+        seen: set[int] = set()
+        for function in functions:
+            hops = 0
+            while function is not None and hops < 10 and id(function) not in seen:
+                hops += 1
+                seen.add(id(function))
+                function = getattr(function, "__func__", function)
+                if hasattr(function, "__defaults__") and hasattr(function, "__code__"):
+                    positional = self._copy(function.__defaults__)
+                    keywords = self._copy(function.__kwdefaults__)
+                    self._saved.append((function, positional, keywords))
+                function = getattr(function, "__wrapped__", None)
+
+    @staticmethod
+    def _copy(values: Any) -> Any:
+        if values is None:
+            return None
+        items = values.items() if isinstance(values, dict) else enumerate(values)
+        copied = {key: copy.deepcopy(value) if _plain_data(value, [10000]) else value
+                  for key, value in items}  # fmt: skip
+        return copied if isinstance(values, dict) else tuple(copied.values())
+
+    def reset(self) -> None:
+        for function, positional, keywords in self._saved:
+            try:
+                function.__defaults__ = self._copy(positional)
+                function.__kwdefaults__ = self._copy(keywords)
+            except (AttributeError, TypeError):
+                pass
+
+
+def _check_recorded(
+    fn: Any, calls: list[dict[str, Any]], config: dict[str, Any], watch: Any = None
+) -> list[str]:
     mismatches: list[str] = []
     for index, call in enumerate(calls):
         args, kwargs = pickle.loads(call["args"])
         shown = _eq.short(args, 120)
-        take = len(pickle.loads(call["result"])) if call.get("iterator") else None
-        actual = _invoke(fn, args, kwargs, take)
-        problem = _compare(_recorded(call), actual, config)
+        expected = _recorded(call)
+        take = len(expected.items) if expected.items is not None else None
+        actual = _invoke(fn, args, kwargs, take, expected.end is not None, watch)
+        problem = _compare(expected, actual, config)
         if problem:
             mismatches.append(f"call {index} {shown}: {problem}")
         if len(mismatches) >= 5:
@@ -351,13 +477,12 @@ def _generated_inputs(
         return []
     try:
         with _as(None):  # Hypothesis's own imports are nobody's side effects
-            import inspect
             import typing
 
             from hypothesis import HealthCheck, given, settings
             from hypothesis import strategies as st
             from hypothesis.errors import HypothesisException
-    except ImportError:
+    except Exception:  # missing, or too new for this interpreter
         return []
     try:
         signature = inspect.signature(original)
@@ -494,7 +619,6 @@ def _profile(original: Any, calls: list[dict[str, Any]], cap_seconds: float) -> 
     """Line profile of the original over the recorded calls: ``sys.settrace`` limited to its
     own code object, hits and seconds per line (a line's time runs until the frame's next
     event, so what it calls counts), cut short after ``cap_seconds``. The top 5 lines by time."""
-    import inspect
 
     class _Enough(BaseException):  # not caught by the original's ``except Exception``
         pass
@@ -538,9 +662,10 @@ def _profile(original: Any, calls: list[dict[str, Any]], cap_seconds: float) -> 
                 break
             args, kwargs = pickle.loads(call["args"])  # a fresh copy, as in _check_recorded
             take = len(pickle.loads(call["result"])) if call.get("iterator") else None
+            ended = bool(call.get("exhausted") or call.get("iter_exc_type"))
             sys.settrace(tracer)
             try:
-                _invoke(original, args, kwargs, take)
+                _invoke(original, args, kwargs, take, ended)
             finally:
                 sys.settrace(saved)
             profiled += 1
@@ -567,6 +692,9 @@ def _confine(config: dict[str, Any]) -> tuple[list[str], str | None]:
 
 def main() -> int:
     global _AUDIT
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or ".") == here:
+        del sys.path[0]  # what -P does on 3.11+: this folder's modules are not the user's
     config_path = sys.argv[1]
     with open(config_path, encoding="utf-8") as handle:
         config = json.load(handle)
@@ -593,11 +721,17 @@ def main() -> int:
         return 0
     _AUDIT = _audit.Audit((config.get("world") or {}).get("readable") or [])
     _AUDIT.install()
-    sys.path.insert(0, config["sys_path"])
+    paths = config["sys_path"]
+    for entry in reversed([paths] if isinstance(paths, str) else list(paths)):
+        sys.path.insert(0, entry)
+    if config.get("support_path"):  # speedsmith's Hypothesis, after the project's own
+        sys.path.append(config["support_path"])
     try:
-        module = importlib.import_module(config["module"])
+        module = importlib.import_module(_candidates.import_name(config["module"]))
         _owner, _name, raw = _candidates.resolve(module, config["qualname"])
         original = _candidates.plain(raw)
+        if _candidates.is_async(raw):
+            raise TypeError(f"{config['qualname']} is an `async def` function")
         with open(config["workload"], "rb") as workload:
             calls = pickle.load(workload)["calls"]
     except Exception as exc:
@@ -629,20 +763,26 @@ def main() -> int:
     guard = _eq.Guard([module], [module.__dict__, namespace], _eq.stored_globals(original))
     state = _audit.ProcessState()
     effects: list[str] = []
+    defaults = _Defaults(original, fn)
     if fn is original:
-        with _audit.Nondeterminism() as watch:
-            mismatches = _check_recorded(fn, calls, config)
-        # Determinism: a second pass must match the recording too (a counter would not).
+        # Watching only the calls: the comparisons would be slow under its profiler.
+        watch = _audit.Nondeterminism()
+        mismatches = _check_recorded(fn, calls, config, watch)
+        # Determinism: a second pass must match the recording too (a counter would not; a
+        # mutable default value starts again from its definition, as in the recording run).
         if not mismatches:
+            defaults.reset()
             mismatches = [f"second pass: {m}" for m in _check_recorded(fn, calls, config)]
-        effects = [*_AUDIT.effects["original"], *watch.found]
+        effects = [*_AUDIT.effects["original"], *dict.fromkeys(watch.found)]
     else:
         mismatches = _check_recorded(fn, calls, config)
         if guard.changes():
             mismatches = ["tampered"]  # stop here: the guard's report below says what changed
         if not mismatches:
+            defaults.reset()
             mismatches = _docstring_examples(original, fn, config)
         if not mismatches:
+            defaults.reset()
             mismatches = _generated_inputs(original, fn, config, calls)
         attempted = _AUDIT.new_effects(config.get("allowed_effects", []))
         if attempted:
