@@ -51,7 +51,14 @@ def test_optimize_json_and_apply(project: Path, apply: bool):
     data = json.loads(done.stdout)
     assert data["target"] == "stats.py::sum_of_squares"
     assert data["verdict"] == "improved"
-    assert data["candidates"] == {"generated": 2, "parsed": 2, "equivalent": 1, "faster": 1}
+    assert data["candidates"] == {
+        "generated": 2,
+        "parsed": 2,
+        "truncated": 0,
+        "equivalent": 1,
+        "faster": 1,
+        "tool": 0,
+    }
     assert data["ci95"][0] > 1.1 and data["speedup"] >= data["ci95"][0]
     assert set(data["seconds"]) >= {"workload", "generation", "verification", "total"}
     assert data["optimized"] == RIGHT.rstrip("\n")

@@ -17,6 +17,7 @@ import pytest
 
 from speedsmith.isolate import collect_context, find_function
 from speedsmith.llm.base import Generation, Prompt
+from speedsmith.search import strategies
 from speedsmith.search.best_of_n import best_of_n
 from speedsmith.search.budget import (
     CANDIDATE_LIMIT,
@@ -281,6 +282,12 @@ IDEAS = (
 )
 
 
+@pytest.fixture
+def no_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """maxmode's hypotheses from the model alone (detected patterns would come first)."""
+    monkeypatch.setattr(strategies, "pattern_hypotheses", lambda source, imports: [])
+
+
 def maxmode_replies(prompt: Prompt, call: int) -> str:
     if is_hypotheses(prompt):
         return IDEAS
@@ -288,6 +295,7 @@ def maxmode_replies(prompt: Prompt, call: int) -> str:
     return FAST if "Idea: Use the sum built-in" in prompt.user else WRONG
 
 
+@pytest.mark.usefixtures("no_patterns")
 @pytest.mark.parametrize(
     ("depth", "every", "rounds"),
     [
@@ -314,6 +322,7 @@ def test_maxmode_updates_hypotheses_every_interval(depth: int, every: int, round
     assert {a.branch for a in result.attempts} == {0, 1, 2}
 
 
+@pytest.mark.usefixtures("no_patterns")
 def test_maxmode_hypotheses_come_from_the_model_then_are_ranked_and_replaced():
     backend = FakeBackend(maxmode_replies, cost=10)
     result = search(
@@ -346,6 +355,7 @@ def test_maxmode_hypotheses_come_from_the_model_then_are_ranked_and_replaced():
     assert all(a.parent is not None for a in branch0), "a branch revises its own best"
 
 
+@pytest.mark.usefixtures("no_patterns")
 def test_maxmode_asks_for_new_hypotheses_when_the_reserve_is_empty():
     backend = FakeBackend(maxmode_replies, cost=10)
     result = search(

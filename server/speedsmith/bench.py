@@ -77,10 +77,19 @@ class TaskRun:
     equivalent: int
     faster: int
     reference_speedup: float | None
+    truncated: int = 0
+    """Model candidates cut off by the token cap (not in ``parsed``)."""
+    tool: int = 0
+    """Zero-token candidates (``search/tools.py``), included in ``generated``."""
 
     @property
     def counted_speedup(self) -> float:
         return self.speedup if self.success and self.speedup else 1.0
+
+    @property
+    def complete(self) -> int:
+        """Model candidates that were not cut off by the token cap."""
+        return self.generated - self.tool - self.truncated
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,20 @@ class Summary:
     mean_seconds: float
     mean_reference_speedup: float | None
     """Headroom: the references' speedups over the same tasks (geometric mean)."""
+    generated: int = 0
+    """Candidates over all tasks (zero-token ones included), then how many of them parsed,
+    were cut off by the token cap, were equivalent, were verified faster, came from tools."""
+    parsed: int = 0
+    truncated: int = 0
+    equivalent: int = 0
+    faster: int = 0
+    tool: int = 0
+    tokens_per_complete: float | None = None
+    """Generated tokens per model candidate that was not truncated (None: none was)."""
+
+    @property
+    def parse_rate(self) -> float | None:
+        return self.parsed / self.generated if self.generated else None
 
 
 def load_tasks(corpus: Path, only: Sequence[str] = (), limit: int | None = None) -> list[Task]:
@@ -209,6 +232,8 @@ def run_task(task: Task, settings: Settings, backend: Backend | None) -> TaskRun
         equivalent=report.candidates.equivalent,
         faster=report.candidates.faster,
         reference_speedup=task.reference_speedup,
+        truncated=report.candidates.truncated,
+        tool=report.candidates.tool,
     )
 
 
@@ -269,6 +294,8 @@ def summarise(runs: Sequence[TaskRun]) -> list[Summary]:
         speedups = [r.counted_speedup for r in group]
         references = [r.reference_speedup for r in group if r.reference_speedup]
         successes = sum(r.success for r in group)
+        complete = sum(r.complete for r in group)
+        tokens = sum(r.completion_tokens for r in group)
         rows.append(
             Summary(
                 strategy=strategy,
@@ -281,6 +308,13 @@ def summarise(runs: Sequence[TaskRun]) -> list[Summary]:
                 mean_completion_tokens=statistics.fmean(r.completion_tokens for r in group),
                 mean_seconds=statistics.fmean(r.total_seconds for r in group),
                 mean_reference_speedup=_geomean(references) if references else None,
+                generated=sum(r.generated for r in group),
+                parsed=sum(r.parsed for r in group),
+                truncated=sum(r.truncated for r in group),
+                equivalent=sum(r.equivalent for r in group),
+                faster=sum(r.faster for r in group),
+                tool=sum(r.tool for r in group),
+                tokens_per_complete=tokens / complete if complete else None,
             )
         )
     return rows
@@ -294,7 +328,10 @@ def table(summaries: Sequence[Summary]) -> Any:
     for name in ("strategy", "budget", "tasks", "success", "mean x", "geomean x", "tokens", "s"):
         out.add_column(name, justify="left" if name in {"strategy", "budget"} else "right")
     out.add_column("reference x", justify="right")
+    for name in ("generated (tool)", "parsed", "truncated", "equiv", "faster", "tok/complete"):
+        out.add_column(name, justify="right")
     for s in summaries:
+        rate = f" ({100 * s.parse_rate:.0f}%)" if s.parse_rate is not None else ""
         out.add_row(
             s.strategy,
             s.budget,
@@ -305,6 +342,12 @@ def table(summaries: Sequence[Summary]) -> Any:
             f"{s.mean_completion_tokens:.0f}",
             f"{s.mean_seconds:.1f}",
             f"{s.mean_reference_speedup:.1f}" if s.mean_reference_speedup else "-",
+            f"{s.generated} ({s.tool})",
+            f"{s.parsed}{rate}",
+            str(s.truncated),
+            str(s.equivalent),
+            str(s.faster),
+            f"{s.tokens_per_complete:.0f}" if s.tokens_per_complete is not None else "-",
         )
     return out
 

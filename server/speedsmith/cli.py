@@ -191,8 +191,8 @@ def _print_report(report: OptimizeReport, err: Console, *, display: str) -> None
     if c.generated:
         rate = f"{100 * c.parsed / c.generated:.0f}%"
         err.print(
-            f"candidates: {c.generated} generated, {c.parsed} parsed ({rate}), "
-            f"{c.equivalent} equivalent, {c.faster} faster"
+            f"candidates: {c.generated} generated ({c.tool} by tools), {c.parsed} parsed "
+            f"({rate}), {c.truncated} truncated, {c.equivalent} equivalent, {c.faster} faster"
         )
         err.print(f"tokens: {report.tokens.prompt} prompt, {report.tokens.completion} completion")
     if report.python:

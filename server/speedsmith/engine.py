@@ -289,6 +289,8 @@ def _conclude(
         parsed=result.parsed,
         equivalent=len(result.equivalent),
         faster=len(result.faster),
+        truncated=result.truncated,
+        tool=result.tool,
     )
     tokens = TokenCounts(result.prompt_tokens, result.completion_tokens)
     started = time.perf_counter()

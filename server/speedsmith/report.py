@@ -13,9 +13,15 @@ PHASES = ("workload", "generation", "verification", "total")
 @dataclass(frozen=True)
 class CandidateCounts:
     generated: int = 0
+    """Every candidate, the zero-token ones written by tools included (``tool``)."""
     parsed: int = 0
+    truncated: int = 0
+    """Model candidates cut off by the per-candidate token cap (not parsed, and not counted
+    as syntax errors)."""
     equivalent: int = 0
     faster: int = 0
+    tool: int = 0
+    """Candidates written by tools without the model (``search/tools.py``; zero tokens)."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The search budget: generated tokens, capped by wall-clock seconds.
 
 A budget is given as a preset (``quick``, ``standard``, ``max``) or a number. Presets are token
-budgets (see ``TOKEN_PRESETS``). A number below ``CANDIDATE_LIMIT`` keeps its old meaning, a
+budgets (see ``TOKEN_PRESETS``) that scale with the function: each pays for at least
+``MIN_CANDIDATES`` candidates of the per-candidate cap, which grows with the code the model
+writes (``candidate_tokens``). A number below ``CANDIDATE_LIMIT`` keeps its old meaning, a
 count of candidates: it becomes ``count x per-candidate token cap`` tokens, and best-of-N then
 draws exactly ``count`` samples. A number from ``CANDIDATE_LIMIT`` up is a token budget.
 
@@ -17,6 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from speedsmith.search.strip import strip
+
 TOKEN_PRESETS: dict[str, int] = {"quick": 600, "standard": 2000, "max": 8000}
 """Presets, in generated tokens."""
 SECONDS_PRESETS: dict[str, float] = {"quick": 120.0, "standard": 300.0, "max": 1200.0}
@@ -29,9 +33,17 @@ MIN_GENERATION_TOKENS = 24
 """A generation with fewer tokens left cannot hold a function: the search stops instead."""
 
 
+MIN_CANDIDATES: dict[str, int] = {"quick": 4, "standard": 12, "max": 40}
+"""A preset pays for at least this many complete candidates: its tokens grow to
+``MIN_CANDIDATES x per-candidate cap`` for long functions."""
+
+
 def candidate_tokens(function_source: str) -> int:
-    """Per-candidate cap on generated tokens: room for a rewrite a bit longer than the original."""
-    return max(128, 2 * len(function_source) // 3)
+    """Per-candidate cap on generated tokens: room for a rewrite a bit longer than what the model
+    is shown and asked to write, the function without its docstring and comments
+    (``strip.strip``); about 3 characters per token, so 2/3 of a token per character is half
+    as long again as the code."""
+    return max(128, 2 * len(strip(function_source).code) // 3)
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ def resolve(
 ) -> BudgetSpec:
     """The budget setting (a preset or a number) in tokens and seconds."""
     if isinstance(budget, str):
-        tokens = TOKEN_PRESETS[budget]
+        tokens = max(TOKEN_PRESETS[budget], MIN_CANDIDATES[budget] * per_candidate_tokens)
         seconds = SECONDS_PRESETS[budget]
         candidates = None
     elif budget < CANDIDATE_LIMIT:

@@ -53,6 +53,11 @@ class Attempt:
     """Index of the earlier attempt with the same normalised AST (``ORIGINAL``: the original)."""
     text: str = ""
     """The reply's code as written (shown back to the model when it did not parse)."""
+    truncated: bool = False
+    """The reply was cut off by the token cap before its function ended (not parsed)."""
+    tool: str = ""
+    """The tool that wrote it without the model (``tools.py``, e.g. ``ruff``), '' for the
+    model."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,16 @@ class SearchResult:
     @property
     def parsed(self) -> int:
         return sum(a.source is not None for a in self.attempts)
+
+    @property
+    def truncated(self) -> int:
+        """Model candidates cut off by the token cap (counted apart from syntax errors)."""
+        return sum(a.truncated for a in self.attempts)
+
+    @property
+    def tool(self) -> int:
+        """Candidates written by tools without the model (zero tokens; in ``generated``)."""
+        return sum(bool(a.tool) for a in self.attempts)
 
     @property
     def equivalent(self) -> list[Attempt]:
@@ -135,6 +150,8 @@ class Draft:
     text: str
     completion_tokens: int
     slot: Slot
+    truncated: bool = False
+    tool: str = ""
 
     def attempt(
         self, error: str, verdict: Verdict | None = None, duplicate_of: int | None = None
@@ -150,6 +167,8 @@ class Draft:
             parent=self.slot.parent,
             duplicate_of=duplicate_of,
             text=self.text,
+            truncated=self.truncated,
+            tool=self.tool,
         )
 
 
@@ -244,10 +263,40 @@ class Search:
             f"Generating candidate {len(self.attempts) + 1} "
             f"({self.meter.spent_tokens}/{self.meter.spec.tokens} tokens, {self.strategy})",
         )
+        cap = self.meter.max_tokens()
         generation = self.complete(prompt, temperature=temperature)
+        return self.to_draft(prompt, generation, slot, cap)
+
+    def to_draft(self, prompt: Prompt, generation: Generation, slot: Slot, cap: int) -> Draft:
+        """The candidate in a reply generated with ``max_tokens=cap``; a reply that used all of
+        it was cut off unless its function ended before (``prompt.extract``)."""
         code = (prompt.prefill_code + generation.text).split(FENCE)[0]
-        extracted = extract(code, self.fn)
-        return Draft(extracted.source, extracted.error, code, generation.completion_tokens, slot)
+        hit_cap = generation.completion_tokens >= cap and FENCE not in generation.text
+        extracted = extract(code, self.fn, hit_cap=hit_cap)
+        return Draft(
+            extracted.source,
+            extracted.error,
+            code,
+            generation.completion_tokens,
+            slot,
+            truncated=extracted.truncated,
+        )
+
+    def add_tool_candidates(self, candidates: Iterable[tuple[str, str]]) -> list[int]:
+        """Candidates written without the model, ``(tool, source)``: they cost no tokens and
+        are verified like the model's (before it writes anything); their attempt indices."""
+        indices = []
+        try:
+            for tool, source in candidates:
+                self.check_cancel()
+                extracted = extract(source, self.fn)
+                draft = Draft(extracted.source, extracted.error, source, 0, Slot(), tool=tool)
+                indices.append(self.submit(draft))
+        except BaseException:
+            self.close()
+            raise
+        self.settle()
+        return indices
 
     # -- verification ----------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 from speedsmith.errors import SourceError
 from speedsmith.isolate import Context, FunctionInfo, parse_candidate
 from speedsmith.llm.base import Prompt
+from speedsmith.search import patterns
 from speedsmith.search.rename import restore_parameter_names
+from speedsmith.search.strip import splice_docstring, strip
 
 if TYPE_CHECKING:
     from speedsmith.verify.verifier import HotLine
@@ -41,9 +43,54 @@ def _block(code: str) -> str:
     return f"{FENCE}python\n{code.rstrip()}\n{FENCE}"
 
 
-def _context_parts(context: Context) -> list[str]:
+def _names(code: str) -> set[str]:
+    """Every identifier in ``code`` (names and attribute names), for filtering the context."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set(re.findall(r"[A-Za-z_]\w*", code))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+    return found
+
+
+def _bound_by_import(statement: str) -> set[str]:
+    try:
+        tree = ast.parse(statement.strip())
+    except SyntaxError:
+        return set()
+    bound: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                bound.add((alias.asname or alias.name).split(".")[0])
+    return bound
+
+
+def used_context(context: Context, code: str) -> tuple[str, ...]:
+    """What the model is shown of the module: the constants and helpers the function uses
+    (without their docstrings and comments) and only the imports that they or the function
+    use. ``from __future__`` imports and star imports always stay."""
+    shown = [strip(text).code for text in (*context.globals_used, *context.helpers)]
+    used = _names("\n".join([code, *shown]))
+    imports = [
+        text
+        for text in context.imports
+        if "__future__" in text
+        or "*" in text
+        or not _bound_by_import(text)
+        or _bound_by_import(text) & used
+    ]
+    return (*imports, *shown)
+
+
+def _context_parts(context: Context, code: str = "") -> list[str]:
     parts = []
-    shown = [*context.imports, *context.globals_used, *context.helpers]
+    shown = used_context(context, code)
     if shown:
         parts.append("It runs in a module that also has:\n\n" + _block("\n".join(shown)) + "\n")
     if context.class_header:
@@ -51,17 +98,52 @@ def _context_parts(context: Context) -> list[str]:
     return parts
 
 
-def _code_prompt(user: str) -> Prompt:
-    example = (f"{ASK}\n\n{_block(EXAMPLE_SLOW)}", _block(EXAMPLE_FAST))
+HINTS = 2
+"""Detected patterns named in a prompt at most (``patterns.detect``)."""
+
+
+def _found(fn: FunctionInfo, context: Context) -> tuple[patterns.Found, ...]:
+    return patterns.detect(fn.source, context.imports)
+
+
+def _code_prompt(user: str, found: tuple[patterns.Found, ...] = ()) -> Prompt:
+    """A code prompt; the worked example is the first detected pattern's (else the generic
+    index-loop one)."""
+    slow, fast = (
+        (found[0].pattern.before, found[0].pattern.after)
+        if found
+        else (
+            EXAMPLE_SLOW,
+            EXAMPLE_FAST,
+        )
+    )
+    example = (f"{ASK}\n\n{_block(slow)}", _block(fast))
     return Prompt(system=SYSTEM, user=user, examples=(example,), prefill=f"{FENCE}python\n")
 
 
+def _hints(found: tuple[patterns.Found, ...], idea: str | None) -> list[str]:
+    if idea or not found:
+        return []
+    return ["Hints: " + "; ".join(f.pattern.hypothesis for f in found[:HINTS]) + "."]
+
+
+def prompt_code(source: str) -> str:
+    """What the model is shown of a function: no docstring, no comments (``strip.strip``)."""
+    return strip(source).code
+
+
 def build_prompt(fn: FunctionInfo, context: Context, idea: str | None = None) -> Prompt:
-    """Ask for a faster rewrite; ``idea`` is an optimisation hypothesis to follow."""
-    lines = [ASK, "", *_context_parts(context), _block(fn.source)]
+    """Ask for a faster rewrite; ``idea`` is an optimisation hypothesis to follow. The function
+    is shown without docstring and comments; detected patterns give the example and hints."""
+    code = prompt_code(fn.source)
+    found = _found(fn, context)
+    lines = [ASK, "", *_context_parts(context, code), _block(code)]
     if idea:
         lines += ["", f"Idea: {idea}."]
-    return _code_prompt("\n".join(lines))
+    hints = _hints(found, idea)
+    if hints:
+        lines += ["", *hints]
+    return _code_prompt("\n".join(lines), found)
 
 
 def build_revision_prompt(
@@ -74,14 +156,17 @@ def build_revision_prompt(
 ) -> Prompt:
     """Ask to revise ``previous`` (an earlier candidate) given the verifier's ``feedback``;
     ``hot_lines`` (``hot_lines_text``) says where the original spends its time."""
-    lines = [ASK, "", *_context_parts(context), _block(fn.source), ""]
-    lines += ["An earlier attempt:", "", _block(previous), "", f"Result: {feedback}"]
+    code = prompt_code(fn.source)
+    found = _found(fn, context)
+    lines = [ASK, "", *_context_parts(context, code), _block(code), ""]
+    lines += ["An earlier attempt:", "", _block(prompt_code(previous)), "", f"Result: {feedback}"]
     if hot_lines:
         lines.append(hot_lines)
     if idea:
         lines.append(f"Idea: {idea}.")
+    lines += _hints(found, idea)
     lines.append("Write a corrected, faster version of the original function.")
-    return _code_prompt("\n".join(lines))
+    return _code_prompt("\n".join(lines), found)
 
 
 HOT_LINES = 3
@@ -96,18 +181,24 @@ def hot_lines_text(lines: Sequence[HotLine], fn: FunctionInfo) -> str:
     its time: line 4 `if x not in seen:` 61% (12000 runs); ...``.
 
     ``lines`` come from ``verifier.profile`` (absolute line numbers in the file); ``fn`` is the
-    function as found in that file. Line numbers are relative to ``fn.source`` (1 = its first
-    line, the ``def`` line when undecorated), as the model sees it. Lines under 5% are left out.
+    function as found in that file. Line numbers are those of the function as the model sees
+    it, without docstring and comments (``prompt_code``; 1 = its first line, the ``def`` line
+    when undecorated). Lines under 5% are left out.
     """
     first = fn.start_line + 1  # absolute 1-based line of fn.source's first line
     last = fn.end_line + 1
+    shown = strip(fn.source).lines
     parts: list[str] = []
     for line in lines:
         if not first <= line.line_number <= last or line.share < 0.05 or not line.text:
             continue
+        offset = line.line_number - first
+        where = shown[offset] if offset < len(shown) else None
+        if where is None:
+            continue
         text = line.text if len(line.text) <= 40 else line.text[:37] + "..."
         runs = "run" if line.hits == 1 else "runs"
-        part = f"line {line.line_number - first + 1} `{text}` {line.share:.0%} ({line.hits} {runs})"
+        part = f"line {where + 1} `{text}` {line.share:.0%} ({line.hits} {runs})"
         if parts and len(HOT_LINES_INTRO + "; ".join([*parts, part]) + ".") > HOT_LINES_CHARS:
             break
         parts.append(part)
@@ -127,8 +218,8 @@ def build_hypotheses_prompt(
         f"List {count} different ways to make this Python function faster, one short sentence "
         "per numbered line, e.g. 'Replace the list membership test with a set.'",
         "",
-        *_context_parts(context),
-        _block(fn.source),
+        *_context_parts(context, prompt_code(fn.source)),
+        _block(prompt_code(fn.source)),
     ]
     if failed:
         lines += ["", "These ideas did not work: " + "; ".join(failed) + "."]
@@ -179,21 +270,31 @@ def fallback_hypotheses(source: str) -> list[str]:
 @dataclass(frozen=True)
 class Extracted:
     source: str | None
-    """The candidate function, dedented, or None."""
+    """The candidate function, dedented, with the original's docstring; or None."""
     error: str
+    truncated: bool = False
+    """The reply was cut off by the token cap before the function ended."""
 
 
-def extract(text: str, original: FunctionInfo) -> Extracted:
+def extract(text: str, original: FunctionInfo, hit_cap: bool = False) -> Extracted:
     """The candidate function in ``text`` (code after the prefill), checked against the original's
     name, parameters (compared as trees; parameters that were only renamed are renamed back:
-    ``rename.restore_parameter_names``), decorators and kind."""
+    ``rename.restore_parameter_names``), decorators and kind, with the original's docstring put
+    back (``strip.splice_docstring``).
+
+    ``hit_cap``: the generation used every token it was allowed. Then the function counts as
+    complete only when a new top-level line follows it in the reply; otherwise the model was
+    still writing it and the candidate is ``truncated`` (not parsed), even if a shorter prefix
+    of it happens to parse.
+    """
     code = text.split(FENCE)[0].replace("\t", "    ")
     code = textwrap.dedent(code).strip("\n")
     if not code.strip():
-        return Extracted(None, "empty reply")
+        return Extracted(None, "empty reply", truncated=hit_cap)
     lines = code.splitlines()
     fn = None
     error = "no function definition"
+    kept = 0
     # Cut trailing junk (prose, a half-written line) until what is left parses.
     for end in range(len(lines), 0, -1):
         attempt = "\n".join(lines[:end])
@@ -205,7 +306,10 @@ def extract(text: str, original: FunctionInfo) -> Extracted:
             fn = None
             continue
         code = attempt
+        kept = end
         break
+    if hit_cap and (fn is None or not any(line[:1].strip() for line in lines[kept:])):
+        return Extracted(None, "truncated: cut off at the token cap", truncated=True)
     if fn is None:
         return Extracted(None, f"does not parse: {error}")
     if fn.name != original.name:
@@ -218,7 +322,7 @@ def extract(text: str, original: FunctionInfo) -> Extracted:
         fn = parse_candidate(restored)  # a pure renaming of a candidate that parsed
     if fn.decorators != original.decorators or fn.is_async != original.is_async:
         return Extracted(None, "changed the decorators or async-ness")
-    return Extracted(fn.source, "")
+    return Extracted(splice_docstring(fn.source, original.source), "")
 
 
 def normalised(source: str) -> str:

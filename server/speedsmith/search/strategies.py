@@ -44,6 +44,7 @@ from speedsmith.search.core import (
     Slot,
     Verifier,
 )
+from speedsmith.search.patterns import hypotheses as pattern_hypotheses
 from speedsmith.search.prompt import (
     build_hypotheses_prompt,
     build_prompt,
@@ -51,6 +52,7 @@ from speedsmith.search.prompt import (
     fallback_hypotheses,
     parse_hypotheses,
 )
+from speedsmith.search.tools import tool_candidates
 from speedsmith.settings import DEFAULTS, STRATEGIES
 
 HYPOTHESES_TOKENS = 100
@@ -99,9 +101,11 @@ def run_search(
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.perf_counter,
     hot_lines: str = "",
+    tools: bool = True,
 ) -> SearchResult:
     """Spend ``budget`` with the strategy ``config.name``; ``hot_lines`` (where the original
-    spends its time, ``prompt.hot_lines_text``) goes into every revision prompt."""
+    spends its time, ``prompt.hot_lines_text``) goes into every revision prompt. With
+    ``tools``, the zero-token candidates (``tools.tool_candidates``) are verified first."""
     if config.name not in _RUNNERS:
         raise ValueError(f"unknown strategy {config.name!r}: expected one of {STRATEGIES}")
     search = Search(
@@ -118,6 +122,9 @@ def run_search(
         hot_lines=hot_lines,
     )
     try:
+        if tools:
+            progress("generation", "Rewriting with tools (no tokens)")
+            search.add_tool_candidates(tool_candidates(fn, context))
         _RUNNERS[config.name](search, config)
     finally:
         search.close()
@@ -181,8 +188,18 @@ def _revise(
             break
 
 
+def _tool_indices(search: Search) -> list[int]:
+    return [i for i, attempt in enumerate(search.attempts) if attempt.tool]
+
+
+def _best_tool(search: Search) -> int | None:
+    """The best verified-equivalent zero-token candidate: revisions start from it."""
+    best = search.best(_tool_indices(search))
+    return best if best is not None and search.score(best) >= 2.0 else None
+
+
 def revision_strategy(search: Search, config: StrategyConfig) -> None:
-    _revise(search, None)
+    _revise(search, _best_tool(search))
 
 
 # -- beam -----------------------------------------------------------------------------------
@@ -218,7 +235,7 @@ def _beam(search: Search, config: StrategyConfig, seeds: list[int], first_round:
 
 def beam_strategy(search: Search, config: StrategyConfig) -> None:
     seeds = _samples(search, config.beam_width * config.beam_expand)
-    _beam(search, config, seeds, first_round=1)
+    _beam(search, config, seeds + _tool_indices(search), first_round=1)
 
 
 # -- maxmode --------------------------------------------------------------------------------
@@ -240,7 +257,12 @@ class _Ideas:
     def __init__(self, search: Search, config: StrategyConfig):
         self.search = search
         self.config = config
-        proposed = _propose(search, config.maxmode_hypotheses)
+        # Detected patterns first (grounded in the code), then the model's ideas, then generic.
+        proposed = pattern_hypotheses(search.fn.source, search.context.imports)
+        for idea in _propose(search, config.maxmode_hypotheses):
+            if idea.lower() not in {p.lower() for p in proposed}:
+                proposed.append(idea)
+        proposed = proposed[: config.maxmode_hypotheses]
         for idea in fallback_hypotheses(search.fn.source):
             if len(proposed) >= config.maxmode_hypotheses:
                 break
@@ -353,20 +375,22 @@ def adaptive_strategy(search: Search, config: StrategyConfig) -> None:
     else:
         most_samples = None
     probe: list[int] = []
+    tools = _tool_indices(search)  # verified already: they count as part of the probe
     # Probe in batches while nothing equivalent turns up, up to a quarter of the budget: one
     # unlucky batch does not condemn a function the model can fix once in ten samples.
     while True:
         size = batch if most_samples is None else min(batch, most_samples - len(probe))
         made = _samples(search, size, start=len(probe))
         probe += made
-        if not made or any(search.score(i) >= 2.0 for i in probe):
+        if not made or any(search.score(i) >= 2.0 for i in probe + tools):
             break
         if most_samples is not None and len(probe) >= most_samples:
             break
         if most_samples is None and search.meter.spent_tokens >= PROBE_SHARE * spec.tokens:
             break
-    if not probe:
+    if not probe and not tools:
         return
+    probe = tools + probe
     attempts = [search.attempts[i] for i in probe]
     parsed = sum(a.source is not None for a in attempts)
     equivalent = [i for i in probe if search.score(i) >= 2.0]
@@ -382,7 +406,7 @@ def adaptive_strategy(search: Search, config: StrategyConfig) -> None:
         # with more independent samples (cheap, and what pays on hard problems: Snell et al.
         # 2024) until one is verified faster, within the candidate count of the budget.
         search.route = "hard"
-        drawn = len(probe)
+        drawn = len(probe) - len(tools)  # model samples only
         while not faster and search.can_generate():
             size = batch if spec.candidates is None else min(batch, spec.candidates - drawn)
             if size <= 0:
