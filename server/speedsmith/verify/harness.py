@@ -388,7 +388,8 @@ def _docstring_examples(original: Any, candidate: Any, config: dict[str, Any]) -
         return results
 
     mismatches = []
-    for example, want, got in zip(examples, shown(original), shown(candidate), strict=False):
+    # zip(strict=) is 3.10+: the harness runs on the project's interpreter (3.9+)
+    for example, want, got in zip(examples, shown(original), shown(candidate)):  # noqa: B905
         if want != got:
             source = example.source.strip()
             mismatches.append(f"docstring example {source[:80]!r}: {got[:80]!r}, not {want[:80]!r}")
@@ -676,6 +677,19 @@ def _profile(original: Any, calls: list[dict[str, Any]], cap_seconds: float) -> 
     return {"lines": lines, "seconds": sum(spent.values()), "calls": profiled}
 
 
+def _globals_of(fn: Any, module_globals: dict[str, Any]) -> dict[str, Any]:
+    """The globals the candidate was defined in (a copy of the module's): through a
+    decorator's ``__wrapped__`` chain (``lru_cache``, or a wrapper defined in the module)."""
+    for _ in range(10):
+        found = getattr(fn, "__globals__", None)
+        if isinstance(found, dict) and found is not module_globals:
+            return found
+        fn = getattr(fn, "__wrapped__", None)
+        if fn is None:
+            break
+    return module_globals
+
+
 def _confine(config: dict[str, Any]) -> tuple[list[str], str | None]:
     """Apply the world the plan asks for: (layers that failed, why the run must stop)."""
     world = config.get("world") or {}
@@ -754,7 +768,7 @@ def main() -> int:
                 module, config["qualname"], config["candidate"], isolated=True
             )
             fn = _candidates.plain(raw)
-            namespace = fn.__globals__
+            namespace = _globals_of(fn, namespace)
         except Exception as exc:
             message = f"candidate does not load: {str(exc)[:200]}"
             emit({"phase": "equivalence", "equivalent": False, "mismatches": [message]})

@@ -137,15 +137,15 @@ def _raw_reduce(obj: Any) -> Any:
     kind = type(obj)
     if kind in _BASES or not isinstance(obj, _BASES):
         return NotImplemented
-    if kind.__reduce_ex__ is not object.__reduce_ex__ or kind.__reduce__ is not object.__reduce__:
-        return NotImplemented
-    if isinstance(obj, list):
-        base: type = list
+    base: type = list if isinstance(obj, list) else dict if isinstance(obj, dict) else set
+    if kind.__reduce_ex__ is not base.__reduce_ex__ or kind.__reduce__ is not base.__reduce__:
+        return NotImplemented  # the class says how it pickles
+    if base is list:
         raw: Any = list(list.__iter__(obj))
-    elif isinstance(obj, dict):
-        base, raw = dict, dict(dict.items(obj))
+    elif base is dict:
+        raw = dict(dict.items(obj))
     else:
-        base, raw = set, set(set.__iter__(obj))
+        raw = set(set.__iter__(obj))
     return (copyreg._reconstructor, (kind, base, raw), _object_state(obj))  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,6 @@
+import asyncio
+
+
+async def fetch(value):
+    await asyncio.sleep(0)
+    return value * 2

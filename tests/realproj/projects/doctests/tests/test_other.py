@@ -1,0 +1,5 @@
+from units.human import _UNITS
+
+
+def test_units():
+    assert _UNITS[0] == "B"

@@ -1,0 +1,3 @@
+from .core import area
+
+rectangle_area = area

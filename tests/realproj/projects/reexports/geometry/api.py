@@ -1,0 +1,3 @@
+from .core import area as surface
+
+__all__ = ["surface"]
