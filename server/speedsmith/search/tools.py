@@ -92,13 +92,17 @@ class _Source:
         for earlier, later in zip(spans[1:], spans, strict=False):
             if (earlier.end_line, earlier.end_col) > (later.line, later.col):
                 return None  # overlapping edits
-        for edit in spans:
-            head = lines[edit.line][: edit.col]
-            tail = lines[edit.end_line][edit.end_col :]
-            lines[edit.line : edit.end_line + 1] = (head + edit.text + tail).split("\n")
-        # Edits never change line counts before an insertion point: inserts go bottom-up.
-        for line, text in sorted(self.inserts, key=lambda i: i[0], reverse=True):
+        # Whole lines first, bottom-up (lines put before the same line keep the order they were
+        # added in), then the edits, bottom-up, moved down by the lines put above them.
+        order = sorted(enumerate(self.inserts), key=lambda item: (item[1][0], item[0]))
+        for _index, (line, text) in reversed(order):
             lines.insert(line, text)
+        for edit in spans:
+            shift = sum(line <= edit.line for line, _text in self.inserts)
+            first, last = edit.line + shift, edit.end_line + shift
+            head = lines[first][: edit.col]
+            tail = lines[last][edit.end_col :]
+            lines[first : last + 1] = (head + edit.text + tail).split("\n")
         result = "\n".join(lines)
         try:
             ast.parse(result)
