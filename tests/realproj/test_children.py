@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,42 @@ def test_snapshot_keeps_the_raw_storage_and_the_attributes(capture: Any):
 def test_snapshot_says_what_cannot_be_copied(capture: Any):
     with pytest.raises(capture.SnapshotError, match=r"cannot pickle '_thread\.lock' object"):
         capture.snapshot({"lock": threading.Lock()})
+
+
+# --- every reference, in this process -------------------------------------------------------
+
+
+def test_collected_doctests_get_the_stand_in(capture: Any):
+    """``--doctest-modules`` runs each docstring in a copy of its module's globals."""
+
+    def original() -> int:
+        return 1
+
+    def stand_in() -> int:
+        return 2
+
+    class Holder:
+        def method(self) -> int:
+            return 3
+
+    holder = Holder()
+    globs = {
+        "f": original,
+        "g": staticmethod(original),
+        "p": property(original),
+        "bound": types.MethodType(original, holder),
+        "other": 3,
+    }
+    item = types.SimpleNamespace(dtest=types.SimpleNamespace(globs=globs))
+    swap = (original, stand_in)
+    capture._SWAPS.append(swap)
+    try:
+        capture.pytest_collection_modifyitems(None, None, [item, types.SimpleNamespace()])
+    finally:
+        capture._SWAPS.remove(swap)
+    assert globs["f"] is stand_in
+    assert globs["g"].__func__ is stand_in
+    assert globs["p"].fget is stand_in
+    assert globs["bound"].__func__ is stand_in
+    assert globs["bound"].__self__ is holder
+    assert globs["other"] == 3

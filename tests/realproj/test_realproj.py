@@ -69,6 +69,7 @@ CASES = [
     pytest.param(area_case("tests/test_aliases.py", 1), id="alias"),
     pytest.param(area_case("tests/test_shapes.py", 2), id="staticmethod-copy-in-class"),
     pytest.param(area_case("tests/test_logged.py", 1), id="functools-wraps-closure"),
+    pytest.param(area_case("tests/test_measure.py", 2), id="default-argument-value"),
     pytest.param(
         Case(
             "doctests",
@@ -275,6 +276,25 @@ CASES = [
             """),
         ),
         id="property",
+    ),
+    pytest.param(
+        Case(
+            "methods",
+            "storage.box",
+            "Box.surface",
+            2,
+            src("""
+                @functools.cached_property
+                def surface(self):
+                    return 2 * (self.width * (self.height + self.depth) + self.height * self.depth)
+            """),
+            src("""
+                @functools.cached_property
+                def surface(self):
+                    return self.width * self.height + self.height * self.depth
+            """),
+        ),
+        id="cached-property",
     ),
     pytest.param(
         Case(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import __future__
 
 import contextlib
+import functools
 import inspect
 import textwrap
 from typing import Any
@@ -38,22 +39,28 @@ def resolve(module: Any, qualname: str) -> tuple[Any, str, Any]:
 
 
 def plain(raw: Any) -> Any:
-    """The callable behind a staticmethod/classmethod (recorded args include ``cls``) or a
-    property (its getter)."""
+    """The callable behind a staticmethod/classmethod (recorded args include ``cls``), a
+    property (its getter) or a ``functools.cached_property``."""
     if isinstance(raw, (staticmethod, classmethod)):
         return raw.__func__
     if isinstance(raw, property):
         return raw.fget
+    if isinstance(raw, functools.cached_property):
+        return raw.func
     return raw
 
 
 def rewrap(raw: Any, function: Any) -> Any:
     """``function`` in the same kind of wrapper as ``raw`` (staticmethod, classmethod,
-    property, or none)."""
+    property, cached_property, or none)."""
     if isinstance(raw, (staticmethod, classmethod)):
         return type(raw)(function)
     if isinstance(raw, property):
-        return property(function, raw.fset, raw.fdel, raw.__doc__)
+        return raw.getter(function)
+    if isinstance(raw, functools.cached_property):
+        wrapped = type(raw)(function)
+        wrapped.attrname = raw.attrname  # what __set_name__ did for the original
+        return wrapped
     return function
 
 

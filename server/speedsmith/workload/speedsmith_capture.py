@@ -16,10 +16,11 @@ the recorded outer calls). Record mode wraps the target, substitute mode replace
 candidate's definition, and both put the stand-in everywhere the tests can reach the target
 from: the defining module or class; every module in ``sys.modules`` binding the same object
 under any name (re-exports, ``from .core import *``, aliases); class attributes holding it
-(directly or as a staticmethod, classmethod or property); bound methods of it stored as
-globals; the closures of ``functools.wraps``-style wrappers whose ``__wrapped__`` chain
-reaches it; and the globals of collected doctests (``pytest --doctest-modules`` copies a
-module's globals at collection). Modules are scanned again when the tests have been
+(directly or as a staticmethod, classmethod, property or cached_property); bound methods
+of it stored as globals; functions' default values; the closures of
+``functools.wraps``-style wrappers whose ``__wrapped__`` chain reaches it; and the globals
+of collected doctests (``pytest --doctest-modules`` copies a module's globals at
+collection). Modules are scanned again when the tests have been
 collected and whenever new modules appeared before a test starts.
 
 **Record mode** pickles, for each outermost call: the arguments before the call (the
@@ -137,15 +138,16 @@ def _raw_reduce(obj: Any) -> Any:
     kind = type(obj)
     if kind in _BASES or not isinstance(obj, _BASES):
         return NotImplemented
+    instance: Any = obj
     base: type = list if isinstance(obj, list) else dict if isinstance(obj, dict) else set
     if kind.__reduce_ex__ is not base.__reduce_ex__ or kind.__reduce__ is not base.__reduce__:
         return NotImplemented  # the class says how it pickles
     if base is list:
-        raw: Any = list(list.__iter__(obj))
+        raw: Any = list(list.__iter__(instance))
     elif base is dict:
-        raw = dict(dict.items(obj))
+        raw = dict(dict.items(instance))
     else:
-        raw = set(set.__iter__(obj))
+        raw = set(set.__iter__(instance))
     return (copyreg._reconstructor, (kind, base, raw), _object_state(obj))  # type: ignore[attr-defined]
 
 
@@ -502,20 +504,43 @@ def _stand_in(target: Any, call: Callable[[Any, Any, Any], Any], doc: Any = _MIS
 
 
 def _replacement(value: Any) -> Any:
-    """What ``value`` must become (``_MISSING``: nothing to change)."""
+    """What ``value`` must become (``_MISSING``: nothing to change): the stand-in for an
+    original, the same wrapper (staticmethod, classmethod, property, cached_property, bound
+    method) around the stand-in for a wrapper of one."""
     kind = type(value)
     for original, new in _SWAPS:
         if value is original:
             return new
-        if kind is staticmethod or kind is classmethod:
-            if value.__func__ is original:
-                return kind(new)
-        elif kind is types.MethodType:
+        if kind is types.MethodType:
             if value.__func__ is original:
                 return types.MethodType(new, value.__self__)
-        elif issubclass(kind, property) and value.fget is original:
-            return property(new, value.fset, value.fdel, value.__doc__)
+        elif issubclass(kind, _DESCRIPTORS) and plain(value) is original:
+            return rewrap(value, new)
     return _MISSING
+
+
+_DESCRIPTORS = (staticmethod, classmethod, property, functools.cached_property)
+
+
+def _patch_function(function: Any) -> None:
+    """Originals held by a function: default values, and the closure of a
+    ``functools.wraps``-style wrapper."""
+    if id(function) in _STAND_INS:
+        return
+    defaults = function.__defaults__
+    if defaults:
+        new = [_replacement(value) for value in defaults]
+        if any(value is not _MISSING for value in new):
+            function.__defaults__ = tuple(
+                defaults[index] if value is _MISSING else value for index, value in enumerate(new)
+            )
+    keywords = function.__kwdefaults__
+    if keywords:
+        for key, old in list(keywords.items()):
+            value = _replacement(old)
+            if value is not _MISSING:
+                keywords[key] = value
+    _patch_closures(function)
 
 
 def _patch_closures(value: Any) -> None:
@@ -547,7 +572,7 @@ def _patch_namespace(namespace: dict[str, Any], classes: list[type] | None) -> N
             namespace[key] = new
             continue
         if type(value) is types.FunctionType:
-            _patch_closures(value)
+            _patch_function(value)
         elif classes is not None and isinstance(value, type):
             classes.append(value)
 
@@ -564,15 +589,20 @@ def _patch_class(klass: type) -> list[type]:
             with contextlib.suppress(AttributeError, TypeError):
                 setattr(klass, key, new)
         elif type(value) is types.FunctionType:
-            _patch_closures(value)
+            _patch_function(value)
         elif isinstance(value, type):
             nested.append(value)
     return nested
 
 
-def _scan() -> None:
+_SCANNED: dict[str, int] = {}
+"""Module name -> id of the module object scanned under it."""
+
+
+def _scan(only_new: bool = False) -> None:
     """Put the stand-ins wherever the originals are reachable: every module's globals, every
-    class those globals hold (and the classes nested in them)."""
+    class those globals hold (and the classes nested in them). ``only_new``: modules not
+    scanned yet (before each test: cheap)."""
     if not _SWAPS:
         return
     _STATE["modules"] = len(sys.modules)
@@ -580,6 +610,9 @@ def _scan() -> None:
     for name, module in list(sys.modules.items()):
         if module is None or name in _OWN_MODULES or name.startswith("_speedsmith"):
             continue
+        if only_new and _SCANNED.get(name) == id(module):
+            continue
+        _SCANNED[name] = id(module)
         try:
             namespace = object.__getattribute__(module, "__dict__")
         except Exception:
@@ -597,7 +630,7 @@ def _scan() -> None:
 
 def _rescan_if_new_modules() -> None:
     if _SWAPS and len(sys.modules) != _STATE["modules"]:
-        _scan()
+        _scan(only_new=True)
 
 
 # --- installation ---------------------------------------------------------------------------

@@ -1,3 +1,6 @@
+import functools
+
+
 class Box:
     def __init__(self, width, height, depth):
         self.width, self.height, self.depth = width, height, depth
@@ -13,6 +16,11 @@ class Box:
     @property
     def size(self):
         return Box.volume(self.width, self.height, self.depth)
+
+    @functools.cached_property
+    def surface(self):
+        w, h, d = self.width, self.height, self.depth
+        return 2 * (w * h + h * d + w * d)
 
     def __eq__(self, other):
         return type(self) is type(other) and vars(self) == vars(other)

@@ -16,6 +16,13 @@ def test_property():
     assert Crate(3, 1, 1).size == 3
 
 
+def test_cached_property():
+    box = Box(1, 2, 3)
+    assert box.surface == 22
+    assert box.surface == 22  # cached: one call
+    assert Crate(1, 1, 1).surface == 6
+
+
 def test_nested():
     slot = Shelf.Slot(3)
     assert slot.fits(Box(2, 1, 1))
