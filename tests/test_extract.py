@@ -53,9 +53,15 @@ JOIN = """def join_words(words, sep=" "):
         ),
         pytest.param(
             "def join(words, sep=' '):\n    return sep.join(words)\n",
+            "def join_words(words, sep=' '):\n    return sep.join(words)",
+            "",
+            id="renamed-function-restored-attributes-untouched",
+        ),
+        pytest.param(
+            "def join_words2(words, sep=' '):\n    return join_words(words, sep)\n",
             None,
-            "renamed the function to 'join'",
-            id="renamed-function",
+            "renamed the function to 'join_words2'",
+            id="renamed-but-calls-the-old-name",
         ),
         pytest.param("", None, "empty reply", id="empty"),
     ],

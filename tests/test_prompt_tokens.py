@@ -277,3 +277,71 @@ def test_search_counts_truncated_and_tool_candidates():
     assert result.parsed == result.tool + 1
     truncated = next(a for a in result.attempts if a.truncated)
     assert truncated.source is None and "truncated" in truncated.error
+
+
+LONG_DOC = textwrap.dedent(
+    '''
+    def squares(nums):
+        """Return the squares of ``nums``, in order.
+
+        This docstring is long on purpose: the model must not re-type it. It explains
+        the arguments, the result, the history of the function and gives examples
+        that a real library would have, one line after another, costing tokens.
+
+        Args:
+            nums: a list of numbers.
+
+        Returns:
+            A new list with every number squared.
+        """
+        # build the result one item at a time
+        out = []
+        for i in range(len(nums)):
+            out.append(nums[i] * nums[i])  # square
+        return out
+    '''
+)
+
+
+@pytest.mark.real_model
+def test_real_model_writes_code_only_and_keeps_the_docstring():
+    from speedsmith.engine import load_backend
+    from speedsmith.llm.model import embedded_model_path
+    from speedsmith.settings import Settings
+
+    if not embedded_model_path().is_file():
+        pytest.fail("the embedded model is not installed: run `speedsmith model fetch`")
+    fn = find_function(LONG_DOC, "squares")
+    docstring = "\n".join(strip(fn.source).docstring)
+    prompts: list[str] = []
+    backend = load_backend(Settings())
+
+    class Recording:
+        name = backend.name
+
+        def generate(self, prompt: Prompt, **kwargs: object) -> Generation:
+            prompts.append(prompt.user)
+            return backend.generate(prompt, **kwargs)  # type: ignore[arg-type]
+
+    result = run_search(
+        fn,
+        collect_context(LONG_DOC, fn),
+        Recording(),
+        lambda source: Verdict(False, "not equivalent"),
+        config=StrategyConfig(name="best-of-n"),
+        budget=resolve(3, None, candidate_tokens(fn.source)),
+        temperature=0.7,
+        seed=3,
+        progress=lambda phase, message: None,
+        tools=False,
+    )
+    assert result.generated == 3 and len(prompts) == 3
+    assert not any("long on purpose" in p or "square" + "\n" in p for p in prompts)
+    assert result.parsed >= 2, [a.error for a in result.attempts]
+    assert not any(a.truncated for a in result.attempts)
+    for attempt in result.attempts:
+        if attempt.source is not None:
+            assert docstring in attempt.source
+            assert attempt.completion_tokens < candidate_tokens(fn.source)
+        else:
+            assert attempt.truncated == ("truncated" in attempt.error)

@@ -64,7 +64,7 @@ def check_candidate(
         return done(False, f"cannot read {path}: {err}", error=True)
     except SpeedsmithError as err:
         return done(False, str(err), error=True)
-    extracted = extract(candidate_source, original)
+    extracted = extract(candidate_source, original, model_reply=False)
     if extracted.source is None:
         return done(False, f"the candidate is not usable: {extracted.error}")
     weak = sandbox_refusal(settings)

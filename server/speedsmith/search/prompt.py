@@ -8,8 +8,12 @@ indentation normalised and trailing junk cut) rather than trusted as text.
 from __future__ import annotations
 
 import ast
+import builtins
+import io
+import itertools
 import re
 import textwrap
+import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -267,6 +271,34 @@ def fallback_hypotheses(source: str) -> list[str]:
     return relevant + [idea for idea, _ in _FALLBACK_IDEAS if idea not in relevant]
 
 
+def _rename_function(code: str, new: str, old: str) -> str | None:
+    """``code`` with the function's name back to ``old``, and the names (not attributes) that
+    call it recursively unless ``new`` is a builtin's name; None when ``old`` already occurs
+    in it (the renaming would not be pure)."""
+    try:
+        tree = ast.parse(code)
+        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    if any(t.type == tokenize.NAME and t.string == old for t in tokens):
+        return None
+    lines = code.split("\n")
+    places: set[tuple[int, int]] = set()
+    for previous, token in itertools.pairwise(tokens):
+        if previous.string == "def" and token.string == new:
+            places.add((token.start[0] - 1, token.start[1]))
+            break
+    if not hasattr(builtins, new):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == new:
+                row = node.lineno - 1
+                col = len(lines[row].encode()[: node.col_offset].decode(errors="ignore"))
+                places.add((row, col))
+    for row, col in sorted(places, reverse=True):
+        lines[row] = lines[row][:col] + old + lines[row][col + len(new) :]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Extracted:
     source: str | None
@@ -276,7 +308,9 @@ class Extracted:
     """The reply was cut off by the token cap before the function ended."""
 
 
-def extract(text: str, original: FunctionInfo, hit_cap: bool = False) -> Extracted:
+def extract(
+    text: str, original: FunctionInfo, hit_cap: bool = False, *, model_reply: bool = True
+) -> Extracted:
     """The candidate function in ``text`` (code after the prefill), checked against the original's
     name, parameters (compared as trees; parameters that were only renamed are renamed back:
     ``rename.restore_parameter_names``), decorators and kind, with the original's docstring put
@@ -286,6 +320,10 @@ def extract(text: str, original: FunctionInfo, hit_cap: bool = False) -> Extract
     complete only when a new top-level line follows it in the reply; otherwise the model was
     still writing it and the candidate is ``truncated`` (not parsed), even if a shorter prefix
     of it happens to parse.
+
+    ``model_reply``: the model's reply (or a tool's), so a function that was only renamed is
+    named back (``_rename_function``) and the original's docstring is spliced in. False for a
+    user's own candidate (``speedsmith verify``): checked as written.
     """
     code = text.split(FENCE)[0].replace("\t", "    ")
     code = textwrap.dedent(code).strip("\n")
@@ -313,7 +351,11 @@ def extract(text: str, original: FunctionInfo, hit_cap: bool = False) -> Extract
     if fn is None:
         return Extracted(None, f"does not parse: {error}")
     if fn.name != original.name:
-        return Extracted(None, f"renamed the function to {fn.name!r}")
+        renamed = _rename_function(code, fn.name, original.name) if model_reply else None
+        if renamed is None:
+            return Extracted(None, f"renamed the function to {fn.name!r}")
+        code = renamed
+        fn = parse_candidate(code)
     if fn.parameters != original.parameters:
         # The same parameters written differently, or only renamed: take them as the original's.
         restored = restore_parameter_names(code, original.source)
@@ -322,6 +364,8 @@ def extract(text: str, original: FunctionInfo, hit_cap: bool = False) -> Extract
         fn = parse_candidate(restored)  # a pure renaming of a candidate that parsed
     if fn.decorators != original.decorators or fn.is_async != original.is_async:
         return Extracted(None, "changed the decorators or async-ness")
+    if not model_reply:
+        return Extracted(fn.source, "")
     return Extracted(splice_docstring(fn.source, original.source), "")
 
 
