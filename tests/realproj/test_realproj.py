@@ -326,6 +326,43 @@ CASES = [
     ),
     pytest.param(
         Case(
+            "sentinels",
+            "opts.core",
+            "lookup",
+            4,
+            src("""
+                def lookup(mapping, key, default=_MISSING):
+                    try:
+                        return mapping[key]
+                    except KeyError:
+                        if default is _MISSING:
+                            raise
+                        return default
+            """),
+            "def lookup(mapping, key, default=_MISSING):\n    return mapping.get(key, default)\n",
+        ),
+        id="sentinel-object-argument",
+    ),
+    pytest.param(
+        Case(
+            "sentinels",
+            "opts.core",
+            "pad",
+            2,
+            src("""
+                def pad(items, size, fill=_UNSET):
+                    items = list(items)
+                    return items if fill is _UNSET else items + [fill] * (size - len(items))
+            """),
+            src("""
+                def pad(items, size, fill=_UNSET):
+                    return list(items) + [fill] * (size - len(items))
+            """),
+        ),
+        id="unpicklable-sentinel-argument",
+    ),
+    pytest.param(
+        Case(
             "defaults",
             "memo.bucket",
             "collect",

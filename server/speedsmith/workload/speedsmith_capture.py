@@ -151,17 +151,71 @@ def _raw_reduce(obj: Any) -> Any:
     return (copyreg._reconstructor, (kind, base, raw), _object_state(obj))  # type: ignore[attr-defined]
 
 
-class _RawPickler(pickle.Pickler):
+class _Pickler(pickle.Pickler):
+    """Modules by name; the project's module-level singletons (``_MISSING = object()``, a
+    sentinel that does not pickle) by reference, so a restored argument is the very object
+    the function compares with ``is``; with ``raw``, builtin-container subclasses from their
+    raw contents."""
+
+    raw = False
+
     def reducer_override(self, obj: Any) -> Any:
-        return _raw_reduce(obj)
+        ref = _REFS.get(id(obj))
+        if ref is not None and ref[0] is obj:
+            return (getattr, (ref[1], ref[2]))
+        if type(obj) is types.ModuleType:
+            return (importlib.import_module, (obj.__name__,))
+        return _raw_reduce(obj) if self.raw else NotImplemented
 
 
 def _dumps(value: Any, raw: bool) -> bytes:
-    if not raw:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     buffer = io.BytesIO()
-    _RawPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    pickler = _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.raw = raw
+    pickler.dump(value)
     return buffer.getvalue()
+
+
+_REFS: dict[int, tuple[Any, Any, str]] = {}
+"""id -> (object, its module, its global name): singletons pickled by reference."""
+_REFS_STATE = {"modules": -1}
+_PLAIN_VALUES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
+
+
+def _find_singletons() -> None:
+    """Module-level objects of the target's package that must keep their identity: bare
+    ``object()`` sentinels, and instances that do not pickle (they can only be named)."""
+    package = import_name(str(_CONFIG.get("module", ""))).split(".")[0]
+    if not package:
+        return
+    modules = [
+        module
+        for name, module in list(sys.modules.items())
+        if module is not None and (name == package or name.startswith(package + "."))
+    ]
+    if len(modules) == _REFS_STATE["modules"]:
+        return
+    _REFS_STATE["modules"] = len(modules)
+    for module in modules:
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for name, value in list(namespace.items()):
+            if id(value) in _REFS or name.startswith("__") or _named_anyway(value):
+                continue
+            if type(value) is not object:
+                try:
+                    pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                    continue
+                except Exception:
+                    pass
+            _REFS[id(value)] = (value, module, name)
+
+
+def _named_anyway(value: Any) -> bool:
+    """Classes and modules are pickled by name already; values and containers by value, as
+    they should be (a copy of a list argument must not be the module's list)."""
+    return isinstance(value, (type, types.ModuleType, list, dict, set, *_PLAIN_VALUES))
 
 
 _SAME: list[Any] = []
@@ -211,6 +265,7 @@ def snapshot(value: Any) -> bytes:
     """Pickled ``value`` that restores an equal copy: the plain pickle, or the raw-contents
     reduction for builtin-container subclasses. SnapshotError says why not."""
     problem: BaseException | None = None
+    _find_singletons()
     for raw in (True, False) if _PREFER_RAW[0] else (False, True):
         try:
             data = _dumps(value, raw)
