@@ -162,6 +162,27 @@ CASES = [
     ),
     pytest.param(
         Case(
+            "generators",
+            "streams.windows",
+            "countdown",
+            1,
+            src("""
+                def countdown(start):
+                    for value in range(start, 0, -1):
+                        print("at", value)
+                        yield value
+            """),
+            src("""
+                def countdown(start):
+                    for value in range(start, 0, -1):
+                        print("at", value, end=";")
+                        yield value
+            """),
+        ),
+        id="generator-printing",
+    ),
+    pytest.param(
+        Case(
             "decorated",
             "tools.text",
             "slugify",

@@ -395,14 +395,32 @@ def _is_iterator(value: Any) -> bool:
         return False
 
 
+_MAX_ITEMS = 10000
+
+
+def _step(iterator: Any, call: dict[str, Any]) -> Any:
+    """``next(iterator)``, adding what it prints to the call's output (the replay runs the
+    whole consumption with its output captured)."""
+    printed = io.StringIO()
+    saved = sys.stdout
+    sys.stdout = _Tee(saved, printed)
+    try:
+        return _nested(next, (iterator,), {})
+    finally:
+        sys.stdout = saved
+        if len(call["printed"]) < 65536:
+            call["printed"] += printed.getvalue()
+
+
 def _recording(iterator: Any, call: dict[str, Any], function: Any, args: Any, kwargs: Any) -> Any:
     """Yield what ``iterator`` yields, keeping a copy of each item, how many the test took,
-    whether it ended (or raised), and the arguments as they are after each step."""
+    whether it ended (or raised), what it printed, and the arguments as they are after each
+    step."""
     items = call["items"]
     try:
         while True:
             try:
-                item = _nested(next, (iterator,), {})
+                item = _step(iterator, call)
             except StopIteration:
                 call["exhausted"] = True
                 _refresh_after(call, function, args, kwargs)
@@ -412,6 +430,8 @@ def _recording(iterator: Any, call: dict[str, Any], function: Any, args: Any, kw
                 call["iter_exc_message"] = str(exc)[:500]
                 _refresh_after(call, function, args, kwargs)
                 raise
+            if not call.get("dropped") and len(items) >= _MAX_ITEMS:
+                _drop(call, f"the test took more than {_MAX_ITEMS} items from the iterator")
             if not call.get("dropped"):
                 try:
                     items.append(pickle.loads(snapshot(item)))
@@ -460,6 +480,9 @@ def _store(
     exc: BaseException | None = None,
     iterator: bool = False,
 ) -> dict[str, Any] | None:
+    if exc is not None and not isinstance(exc, Exception):
+        _skip(f"it raised {type(exc).__name__}, which the replay does not catch")
+        return None
     try:
         after = snapshot((args, kwargs))
     except SnapshotError as problem:

@@ -1,7 +1,7 @@
 import itertools
 
 import pytest
-from streams.windows import numbers, pairs
+from streams.windows import countdown, numbers, pairs
 
 
 def test_all_pairs():
@@ -26,3 +26,9 @@ def test_numbers_then_error():
         for number in numbers("1 2 x 4"):
             produced.append(number)
     assert produced == [1, 2]
+
+
+def test_countdown(capsys):
+    steps = countdown(5)
+    assert [next(steps), next(steps)] == [5, 4]
+    assert capsys.readouterr().out == "at 5\nat 4\n"
