@@ -51,6 +51,7 @@ def load_backend(settings: Settings) -> Backend:
         n_gpu_layers=settings.n_gpu_layers,
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
+        batch_width=settings.batch_width,
     )
 
 

@@ -38,6 +38,7 @@ _POSITIVE_INTS = {
     "adaptive_probe_size",
     "adaptive_patience",
     "openai_concurrency",
+    "batch_width",
 }
 
 BACKENDS = ("llama", "replay", "openai")
@@ -54,11 +55,15 @@ class Settings:
 
     model_path: str | None = None
     """A GGUF file; None means the embedded SmolLM2-135M-Instruct model."""
-    n_gpu_layers: int = 0
-    """Layers offloaded to the GPU (-1: all). Ignored by CPU-only builds of llama.cpp."""
+    n_gpu_layers: int = -1
+    """Layers offloaded to the GPU (-1: all, the default; 0: none). Ignored by CPU-only builds
+    of llama.cpp (``llama_supports_gpu_offload()`` false)."""
     n_threads: int | None = None
     """Threads for generation; None lets llama.cpp choose."""
     n_ctx: int = 2048
+    batch_width: int = 1
+    """llama backend: candidates of a round decoded together in one llama.cpp batch (one
+    sequence each, the shared prompt evaluated once); 1: one at a time."""
     budget: str | int = "quick"
     """Search budget: a preset (quick = 600, standard = 2000, max = 8000 generated tokens), a
     number of tokens (100 or more), or a number of candidates (below 100, the old meaning: that

@@ -15,7 +15,7 @@ return {
     -- The lower bound of the speedup's 95% confidence interval must clear this.
     minSpeedup = 1.1,
     -- Layers to offload to the GPU (-1: all); ignored by CPU-only builds of llama.cpp.
-    nGpuLayers = 0,
+    nGpuLayers = -1,
     -- A GGUF model; by default the embedded SmolLM2-135M-Instruct.
     -- modelPath = '/path/to/model.gguf',
     -- The interpreter that runs your project's tests (e.g. its virtualenv's python).

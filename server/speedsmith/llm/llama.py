@@ -17,7 +17,7 @@ from typing import Any
 
 from speedsmith import compute
 from speedsmith.errors import Cancelled, ModelError
-from speedsmith.llm.base import Generation, Prompt
+from speedsmith.llm.base import Generation, GenerationRequest, Prompt
 from speedsmith.llm.model import resolve_model
 
 _LOADED: dict[tuple[Any, ...], LlamaBackend] = {}
@@ -25,7 +25,15 @@ _LOAD_LOCK = threading.Lock()
 
 
 class LlamaBackend:
-    def __init__(self, path: Path, *, n_gpu_layers: int, n_ctx: int, n_threads: int | None):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        n_gpu_layers: int,
+        n_ctx: int,
+        n_threads: int | None,
+        batch_width: int = 1,
+    ):
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -33,6 +41,12 @@ class LlamaBackend:
             raise ModelError(f"llama-cpp-python is not installed: {err}") from err
         self.name = path.name
         self._lock = threading.Lock()
+        if not llama_cpp.llama_supports_gpu_offload():
+            n_gpu_layers = 0  # a CPU-only build: nothing to offload
+        self.n_gpu_layers = n_gpu_layers
+        self.batch_width = max(1, batch_width)
+        """Candidates of a round generated together (``generate_batch``); 1: one at a time."""
+        self._batcher: Any = None
         try:
             with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
                 self._llama = llama_cpp.Llama(
@@ -57,7 +71,56 @@ class LlamaBackend:
 
     def close(self) -> None:
         with self._lock:
+            if self._batcher is not None:
+                self._batcher.close()
+                self._batcher = None
             self._llama.close()
+
+    def batcher(self) -> Any:
+        """The batch engine (``batch.Batcher``): a second context, ``batch_width`` sequences."""
+        if self._batcher is None:
+            from speedsmith.llm.batch import Batcher
+
+            self._batcher = Batcher(self._llama, n_ctx=self.n_ctx, n_seq=self.batch_width)
+        return self._batcher
+
+    def generate_batch(
+        self, requests: list[GenerationRequest], *, cancel: threading.Event | None = None
+    ) -> list[Generation]:
+        """The requests' generations, decoded together in one llama.cpp batch (one sequence
+        each, the shared prompt prefix evaluated once and copied; ``batch.py``). Requests
+        beyond ``batch_width``, or beyond what the context holds, go in further batches."""
+        out: list[Generation] = []
+        with self._lock, compute.exclusive():
+            batcher = self.batcher()
+            prompts = [batcher.tokenize(self.render(r.prompt)) for r in requests]
+            start = 0
+            while start < len(requests):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled")
+                width = min(self.batch_width, len(requests) - start)
+                while width > 1 and not batcher.fits(
+                    prompts[start : start + width],
+                    [r.max_tokens for r in requests[start : start + width]],
+                ):
+                    width -= 1
+                chunk = requests[start : start + width]
+                room = self.n_ctx - len(prompts[start]) - 8
+                if width == 1 and room < 16:
+                    raise ModelError(
+                        f"the prompt ({len(prompts[start])} tokens) does not fit the context "
+                        f"window ({self.n_ctx}); raise nCtx or optimise a smaller function"
+                    )
+                out += batcher.generate(
+                    prompts[start : start + width],
+                    max_tokens=[min(r.max_tokens, room) for r in chunk],
+                    temperatures=[r.temperature for r in chunk],
+                    seeds=[r.seed for r in chunk],
+                    stops=[r.stop for r in chunk],
+                    cancel=cancel,
+                )
+                start += width
+        return out
 
     def render(self, prompt: Prompt) -> str:
         messages: list[Any] = [{"role": "system", "content": prompt.system}]
@@ -129,15 +192,24 @@ def _close_all() -> None:
 
 
 def load(
-    model_path: str | None, *, n_gpu_layers: int, n_ctx: int, n_threads: int | None
+    model_path: str | None,
+    *,
+    n_gpu_layers: int,
+    n_ctx: int,
+    n_threads: int | None,
+    batch_width: int = 1,
 ) -> LlamaBackend:
     """A loaded backend, shared between runs with the same configuration."""
     path = resolve_model(model_path)
-    key = (str(path), path.stat().st_mtime_ns, n_gpu_layers, n_ctx, n_threads)
+    key = (str(path), path.stat().st_mtime_ns, n_gpu_layers, n_ctx, n_threads, batch_width)
     with _LOAD_LOCK:
         if key not in _LOADED:
             _close_all()  # one model in memory at a time
             _LOADED[key] = LlamaBackend(
-                path, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, n_threads=n_threads
+                path,
+                n_gpu_layers=n_gpu_layers,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                batch_width=batch_width,
             )
         return _LOADED[key]

@@ -14,6 +14,7 @@ with priority) for them, and the next generation waits.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,7 +23,14 @@ from dataclasses import dataclass
 
 from speedsmith.errors import Cancelled
 from speedsmith.isolate import Context, FunctionInfo
-from speedsmith.llm.base import Backend, Generation, Prompt
+from speedsmith.llm.base import (
+    Backend,
+    Generation,
+    GenerationRequest,
+    Prompt,
+    batch_width,
+    generate_batch,
+)
 from speedsmith.search.budget import Meter
 from speedsmith.search.prompt import FENCE, extract, normalised
 from speedsmith.verify.verifier import Verdict
@@ -298,6 +306,52 @@ class Search:
         self.settle()
         return indices
 
+    def _batch_size(self, width: int) -> int:
+        """Requests to generate together: at most ``width``, and only as many as the budget
+        pays for at the full per-candidate cap each (so a batch never overspends it)."""
+        if width <= 1:
+            return 1
+        return max(1, min(width, self.meter.remaining_tokens // self.meter.max_tokens()))
+
+    def drafts(self, requests: list[Request]) -> list[Draft]:
+        """Generate the requests' candidates together (``llm.base.generate_batch``); fewer
+        than asked when the budget cannot pay for them all. Seeds are those of one-at-a-time
+        generation."""
+        if len(requests) == 1:
+            single = self.draft(*requests[0])
+            return [] if single is None else [single]
+        self.check_cancel()
+        if not self.can_generate():
+            return []
+        count = min(len(requests), self._batch_size(len(requests)))
+        requests = requests[:count]
+        self.progress(
+            "generation",
+            f"Generating candidates {len(self.attempts) + 1}-{len(self.attempts) + count} "
+            f"together ({self.meter.spent_tokens}/{self.meter.spec.tokens} tokens, "
+            f"{self.strategy})",
+        )
+        max_tokens = self.meter.max_tokens()
+        batch = [
+            GenerationRequest(
+                prompt, max_tokens, max(0.05, t), self.seed + self.generations + i, (FENCE,)
+            )
+            for i, (prompt, t, _slot) in enumerate(requests)
+        ]
+        started = time.perf_counter()
+        generations = generate_batch(self.backend, batch, cancel=self.cancel)
+        self.generation_seconds += time.perf_counter() - started
+        made: list[Draft] = []
+        for (prompt, _t, slot), generation in zip(requests, generations, strict=True):
+            self.generations += 1
+            self.meter.charge(generation.completion_tokens, generation.prompt_tokens)
+            code = (prompt.prefill_code + generation.text).split(FENCE)[0]
+            extracted = extract(code, self.fn)
+            made.append(
+                Draft(extracted.source, extracted.error, code, generation.completion_tokens, slot)
+            )
+        return made
+
     # -- verification ----------------------------------------------------------------------
 
     def submit(self, draft: Draft) -> int:
@@ -346,14 +400,22 @@ class Search:
                 self.attempts[index] = draft.attempt(verdict.reason, verdict)
 
     def round(self, requests: Iterable[Request]) -> list[int]:
-        """Generate every request's candidate, each verified while the next is generated."""
+        """Generate every request's candidate, each verified while the next is generated.
+
+        A backend with a ``batch_width`` above 1 (``llm.base.batch_width``) gets the requests
+        that many at a time (``drafts``); otherwise one at a time, as always."""
         indices: list[int] = []
+        width = batch_width(self.backend)
+        pending = iter(requests)
         try:
-            for prompt, temperature, slot in requests:
-                made = self.draft(prompt, temperature, slot)
-                if made is None:
+            while True:
+                chunk = list(itertools.islice(pending, self._batch_size(width)))
+                if not chunk:
                     break
-                indices.append(self.submit(made))
+                drafts = self.drafts(chunk)
+                indices += [self.submit(made) for made in drafts]
+                if len(drafts) < len(chunk):
+                    break
         except BaseException:
             self.close()
             raise

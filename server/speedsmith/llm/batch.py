@@ -1,0 +1,297 @@
+"""Batched generation with llama.cpp's low-level API: one sequence per branch.
+
+``Batcher`` owns a second llama.cpp context on the loaded model (unified KV cache, ``n_seq``
+sequences). For a batch of requests it
+
+0. (the context has one KV stream of ``n_ctx`` cells per sequence, ``kv_unified`` off)
+1. tokenises every prompt and finds their longest common token prefix (the instructions,
+   the function, its context);
+2. **reuses** what sequence 0 still holds from the previous batch: only the part of the prefix
+   not already in the cache is evaluated (``reuse=False`` clears the cache instead and
+   evaluates every prompt in full, for comparison);
+3. copies the prefix's KV cells to the other sequences (``llama_memory_seq_cp``: no
+   recomputation), evaluates each prompt's own suffix in one batch;
+4. decodes one token per live sequence per ``llama_decode``, each sequence sampled by its own
+   sampler chain (the same chain as ``Llama.create_completion``: repeat penalty over the last
+   64 tokens, top-k 40, top-p 0.95, min-p 0.05, temperature, then a distribution seeded with
+   the request's seed), so a request's result does not depend on the others in its batch;
+5. stops a sequence at an end-of-generation token, a stop string or ``max_tokens``; a set
+   ``cancel`` event stops the whole batch before the next token step (``Cancelled``).
+
+Counters (``stats``) record the prompt tokens requested and the ones actually evaluated.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from speedsmith.errors import Cancelled, ModelError
+from speedsmith.llm.base import Generation
+
+PENALTY_LAST_N = 64
+"""llama-cpp-python's default ``last_n_tokens_size``: the window of the repeat penalty."""
+
+
+@dataclass
+class BatchStats:
+    prompt_tokens: int = 0
+    """Prompt tokens of every request (what evaluating each prompt in full would cost)."""
+    prompt_tokens_evaluated: int = 0
+    """Prompt tokens actually evaluated (the shared prefix once, cached parts not at all)."""
+    completion_tokens: int = 0
+    generations: int = 0
+    batches: int = 0
+    decode_seconds: float = 0.0
+    """Seconds spent in batches (prompt evaluation and decoding)."""
+    widths: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Seq:
+    index: int
+    tokens: list[int]
+    max_tokens: int
+    stop: tuple[bytes, ...]
+    sampler: Any
+    completion: list[int] = field(default_factory=list)
+    text: bytes = b""
+    done: bool = False
+    logits_at: int = -1
+
+
+class Batcher:
+    def __init__(self, llama: Any, *, n_ctx: int, n_seq: int, n_batch: int = 512):
+        """``n_ctx`` tokens for each of ``n_seq`` sequences (one KV stream each)."""
+        import llama_cpp
+        from llama_cpp import _internals as internals
+
+        self._lc = llama_cpp
+        self._internals = internals
+        self._llama = llama
+        self.n_seq = n_seq
+        self.n_ctx = n_ctx
+        self.n_batch = n_batch
+        params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
+        params.n_ctx = n_ctx * n_seq
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_seq
+        # One KV stream per sequence: a sequence attends to its own cells only, so copying the
+        # prefix gives exactly what evaluating it again would (a unified cache does not).
+        params.kv_unified = False
+        try:
+            self._ctx = internals.LlamaContext(model=llama._model, params=params, verbose=False)
+            self._batch = internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=n_seq)
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"could not create a batch context: {err}") from err
+        self._threads = (int(params.n_threads), int(params.n_threads_batch))
+        self._mem = self._ctx.memory
+        self._vocab = llama._model.vocab
+        self._cached: list[int] = []
+        """Tokens whose KV cells sequence 0 holds (positions 0 .. len - 1)."""
+        self._lock = threading.Lock()
+        self.stats = BatchStats()
+
+    def close(self) -> None:
+        self._batch.close()
+        self._ctx.close()
+
+    def tokenize(self, text: str) -> list[int]:
+        tokens: list[int] = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if self._llama._model.add_bos_token() and self._llama.token_bos() >= 0:
+            tokens = [self._llama.token_bos(), *tokens]
+        return tokens
+
+    # -- low level ---------------------------------------------------------------------------
+
+    def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, position, sequence, wants logits) items in one llama_decode."""
+        b = self._batch.batch
+        b.n_tokens = len(items)
+        for i, (token, pos, seq, logits) in enumerate(items):
+            b.token[i] = token
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = seq
+            b.logits[i] = logits
+        code = self._lc.llama_decode(self._ctx.ctx, b)
+        if code != 0:
+            raise ModelError(f"llama_decode failed ({code}): the batch does not fit the context")
+
+    def _sampler(self, temperature: float, seed: int) -> Any:
+        sampler = self._internals.LlamaSampler()
+        sampler.add_penalties(self._llama.n_vocab(), PENALTY_LAST_N, 1.05, 0.0, 0.0)
+        sampler.add_top_k(40)
+        sampler.add_typical(1.0, 1)
+        sampler.add_top_p(0.95, 1)
+        sampler.add_min_p(0.05, 1)
+        sampler.add_temp(temperature)
+        sampler.add_dist(seed & 0xFFFFFFFF)
+        return sampler
+
+    def _forget(self, keep: int) -> None:
+        """Drop every sequence's cells but sequence 0's first ``keep`` positions."""
+        for seq in range(1, self.n_seq):
+            self._lc.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        if not self._lc.llama_memory_seq_rm(self._mem, 0, keep, -1):
+            self._lc.llama_memory_clear(self._mem, True)
+            keep = 0
+        self._cached = self._cached[:keep]
+
+    # -- generation --------------------------------------------------------------------------
+
+    def fits(self, prompts: list[list[int]], max_tokens: list[int]) -> bool:
+        return len(prompts) <= self.n_seq and all(
+            len(p) + m + 8 <= self.n_ctx for p, m in zip(prompts, max_tokens, strict=True)
+        )
+
+    def generate(
+        self,
+        prompts: list[list[int]],
+        *,
+        max_tokens: list[int],
+        temperatures: list[float],
+        seeds: list[int],
+        stops: list[tuple[str, ...]],
+        cancel: threading.Event | None = None,
+        reuse: bool = True,
+    ) -> list[Generation]:
+        """One generation per prompt (at most ``n_seq``), decoded together."""
+        if len(prompts) > self.n_seq:
+            raise ValueError(f"{len(prompts)} prompts for {self.n_seq} sequences")
+        with self._lock:
+            started = time.perf_counter()
+            seqs = [
+                _Seq(
+                    i,
+                    prompts[i],
+                    max_tokens[i],
+                    tuple(s.encode("utf-8") for s in stops[i] if s),
+                    self._sampler(temperatures[i], seeds[i]),
+                )
+                for i in range(len(prompts))
+            ]
+            try:
+                self._ctx.set_n_threads(*self._threads)
+                evaluated = self._prefill(seqs, cancel, reuse)
+                # Token steps are small: the decode thread count (a second thread spinning on
+                # a busy 2-core machine made each 5-token step 25x slower).
+                self._ctx.set_n_threads(self._threads[0], self._threads[0])
+                self._decode_loop(seqs, cancel)
+            finally:
+                for seq in seqs:
+                    seq.sampler.close()
+                self._forget(len(self._cached) if reuse else 0)
+            seconds = time.perf_counter() - started
+            stats = self.stats
+            stats.batches += 1
+            stats.widths.append(len(seqs))
+            stats.generations += len(seqs)
+            stats.prompt_tokens += sum(len(p) for p in prompts)
+            stats.prompt_tokens_evaluated += evaluated
+            stats.completion_tokens += sum(len(s.completion) for s in seqs)
+            stats.decode_seconds += seconds
+            return [
+                Generation(
+                    text=s.text.decode("utf-8", errors="ignore"),
+                    prompt_tokens=len(s.tokens),
+                    completion_tokens=len(s.completion),
+                    seconds=seconds,
+                )
+                for s in seqs
+            ]
+
+    def _prefill(self, seqs: list[_Seq], cancel: threading.Event | None, reuse: bool) -> int:
+        """Evaluate the prompts: the shared prefix once (cached parts not at all), copied to
+        every sequence, then each prompt's own suffix; samples each sequence's first token.
+        Returns the prompt tokens evaluated."""
+        prompts = [s.tokens for s in seqs]
+        shared = min(_common_prefix(prompts), min(len(p) for p in prompts) - 1)
+        prefix = prompts[0][:shared]
+        cached = _common_prefix([self._cached, prefix]) if reuse else 0
+        self._forget(cached)
+        evaluated = 0
+        # Without reuse every sequence evaluates the prefix itself, in the same chunks, so
+        # the two ways differ only in what they compute, not in how.
+        for seq in seqs if not reuse else seqs[:1]:
+            todo = [(t, cached + i, seq.index, False) for i, t in enumerate(prefix[cached:])]
+            for start in range(0, len(todo), self.n_batch):
+                _check(cancel)
+                self._decode(todo[start : start + self.n_batch])
+            evaluated += len(todo)
+        self._cached = list(prefix) if reuse else []
+        for seq in seqs[1:]:
+            if shared and reuse:
+                self._lc.llama_memory_seq_cp(self._mem, 0, seq.index, -1, -1)
+        items: list[tuple[int, int, int, bool]] = []
+        owners: list[_Seq | None] = []
+        for seq in seqs:
+            suffix = seq.tokens[shared:]
+            for j, token in enumerate(suffix):
+                last = j == len(suffix) - 1
+                items.append((token, shared + j, seq.index, last))
+                owners.append(seq if last else None)
+        for start in range(0, len(items), self.n_batch):
+            _check(cancel)
+            chunk = items[start : start + self.n_batch]
+            self._decode(chunk)
+            for k, owner in enumerate(owners[start : start + self.n_batch]):
+                if owner is not None:
+                    self._sample(owner, k)
+        return evaluated + len(items)
+
+    def _decode_loop(self, seqs: list[_Seq], cancel: threading.Event | None) -> None:
+        while True:
+            live = [s for s in seqs if not s.done]
+            if not live:
+                return
+            _check(cancel)
+            items = []
+            for k, seq in enumerate(live):
+                position = len(seq.tokens) + len(seq.completion) - 1
+                items.append((seq.completion[-1], position, seq.index, True))
+                seq.logits_at = k
+            self._decode(items)
+            for seq in live:
+                self._sample(seq, seq.logits_at)
+
+    def _sample(self, seq: _Seq, idx: int) -> None:
+        """Sample the sequence's next token from logits row ``idx``; mark it done when it ends."""
+        token = self._lc.llama_sampler_sample(seq.sampler.sampler, self._ctx.ctx, idx)
+        if self._lc.llama_vocab_is_eog(self._vocab, token):
+            seq.done = True
+            return
+        seq.completion.append(token)
+        text = self._llama.detokenize(seq.completion, prev_tokens=seq.tokens)
+        seq.text = text
+        for stop in seq.stop:
+            at = text.find(stop)
+            if at >= 0:
+                seq.text = text[:at]
+                seq.done = True
+                return
+        if len(seq.completion) >= seq.max_tokens:
+            seq.done = True
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
+
+
+def _common_prefix(sequences: list[list[int]]) -> int:
+    if not sequences:
+        return 0
+    first = sequences[0]
+    n = min(len(s) for s in sequences)
+    for i in range(n):
+        token = first[i]
+        if any(s[i] != token for s in sequences[1:]):
+            return i
+    return n
+
+
+__all__ = ["BatchStats", "Batcher"]
