@@ -29,6 +29,8 @@ class Case:
     doctests: bool = False
     reached: tuple[str, ...] = ()
     """Test node ids that must be among those that called the target."""
+    gate_calls: int | None = None
+    """How many times the substituted candidate must be called (None: at least once)."""
 
 
 def src(text: str) -> str:
@@ -98,6 +100,7 @@ CASES = [
                 "units/human.py::units.human.human_size",
                 "units/human.py::units.human.describe",
             ),
+            gate_calls=6,  # the original's docstring still runs: the candidate has none
         ),
         id="doctest-only",
     ),
@@ -429,6 +432,7 @@ def test_record_replay_and_substitute(case: Case, tmp_path: Path):
     passing = substitute(root, case.module, case.qualname, case.good, args, doctests=case.doctests)
     assert passing.passed, passing.output
     assert passing.calls > 0
+    assert case.gate_calls in (None, passing.calls)
     failing = substitute(root, case.module, case.qualname, case.wrong, args, doctests=case.doctests)
     assert not failing.passed, failing.output
     assert failing.calls > 0

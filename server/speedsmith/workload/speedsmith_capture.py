@@ -136,10 +136,10 @@ def _raw_reduce(obj: Any) -> Any:
     subclass's methods (protocol 2's default calls its ``extend``/``__setitem__`` on a bare
     instance, before its attributes exist)."""
     kind = type(obj)
-    if kind in _BASES or not isinstance(obj, _BASES):
+    if kind in _BASES or not issubclass(kind, _BASES):
         return NotImplemented
     instance: Any = obj
-    base: type = list if isinstance(obj, list) else dict if isinstance(obj, dict) else set
+    base: type = list if issubclass(kind, list) else dict if issubclass(kind, dict) else set
     if kind.__reduce_ex__ is not base.__reduce_ex__ or kind.__reduce__ is not base.__reduce__:
         return NotImplemented  # the class says how it pickles
     if base is list:
@@ -215,7 +215,7 @@ def _find_singletons() -> None:
 def _named_anyway(value: Any) -> bool:
     """Classes and modules are pickled by name already; values and containers by value, as
     they should be (a copy of a list argument must not be the module's list)."""
-    return isinstance(value, (type, types.ModuleType, list, dict, set, *_PLAIN_VALUES))
+    return issubclass(type(value), (type, types.ModuleType, list, dict, set, *_PLAIN_VALUES))
 
 
 _SAME: list[Any] = []
@@ -564,7 +564,7 @@ class _Proxy:
 
 def _stand_in(target: Any, call: Callable[[Any, Any, Any], Any], doc: Any = _MISSING) -> Any:
     """A callable doing ``call(target, args, kwargs)`` that looks like ``target``."""
-    if isinstance(target, types.FunctionType):
+    if type(target) is types.FunctionType:
 
         @functools.wraps(target)
         def stand_in(*args: Any, **kwargs: Any) -> Any:
@@ -651,7 +651,7 @@ def _patch_namespace(namespace: dict[str, Any], classes: list[type] | None) -> N
             continue
         if type(value) is types.FunctionType:
             _patch_function(value)
-        elif classes is not None and isinstance(value, type):
+        elif classes is not None and issubclass(type(value), type):
             classes.append(value)
 
 
@@ -668,7 +668,7 @@ def _patch_class(klass: type) -> list[type]:
                 setattr(klass, key, new)
         elif type(value) is types.FunctionType:
             _patch_function(value)
-        elif isinstance(value, type):
+        elif issubclass(type(value), type):
             nested.append(value)
     return nested
 
