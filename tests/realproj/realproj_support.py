@@ -76,7 +76,13 @@ class Recording:
 
 
 def record(
-    root: Path, module: str, qualname: str, args: list[str], *, doctests: bool = False
+    root: Path,
+    module: str,
+    qualname: str,
+    args: list[str],
+    *,
+    doctests: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Recording:
     out = root.parent / f"{root.name}-{qualname}-workload.pkl"
     config = {
@@ -87,6 +93,7 @@ def record(
         "out": str(out),
         "max_calls": 200,
         "doctests": doctests,
+        **(extra or {}),
     }
     _code, output = run_pytest(root, config, [*args, "--continue-on-collection-errors"])
     assert out.exists(), output
@@ -110,6 +117,7 @@ def substitute(
     args: list[str],
     *,
     doctests: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Gate:
     out = root.parent / f"{root.name}-{qualname}-gate.json"
     out.unlink(missing_ok=True)
@@ -121,6 +129,7 @@ def substitute(
         "candidate": candidate,
         "out": str(out),
         "doctests": doctests,
+        **(extra or {}),
     }
     code, output = run_pytest(root, config, [*args, "-x"])
     calls = json.loads(out.read_text(encoding="utf-8"))["calls"] if out.exists() else 0

@@ -498,3 +498,20 @@ def test_module_name_of_package_init_is_accepted_either_way(tmp_path: Path):
     recording = record(root, "ordinals.__init__", "ordinal", [])
     assert len(recording.calls) == 7
     assert recording.data["error"] == ""
+
+
+def test_the_imported_module_must_be_the_edited_file(tmp_path: Path):
+    """An installed copy of the package first on the path is not the file being optimised."""
+    root = copy_project("initpkg", tmp_path)
+    here = {"module_file": str(root / "ordinals" / "__init__.py")}
+    assert len(record(root, "ordinals", "ordinal", [], extra=here).calls) == 7
+    other = tmp_path / "site-packages" / "ordinals" / "__init__.py"
+    elsewhere = {"module_file": str(other)}
+    recording = record(root, "ordinals", "ordinal", [], extra=elsewhere)
+    assert recording.calls == []
+    assert recording.data["error"] == (
+        f"the tests import ordinals from {root / 'ordinals' / '__init__.py'}, not from {other}"
+    )
+    good = "def ordinal(number):\n    return 'th'\n"
+    gate = substitute(root, "ordinals", "ordinal", good, [], extra=elsewhere)
+    assert gate.calls == 0

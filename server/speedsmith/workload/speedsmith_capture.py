@@ -743,6 +743,9 @@ def _install(*, early: bool = False) -> None:
     except Exception as exc:
         _STATE["error"] = f"cannot import {module_name}: {type(exc).__name__}: {exc}"
         return
+    _STATE["error"] = _elsewhere(module)
+    if _STATE["error"]:
+        return
     if is_async(raw):
         _STATE["error"] = (
             f"{_CONFIG['qualname']} is an `async def` function: its calls cannot be recorded"
@@ -758,9 +761,24 @@ def _install(*, early: bool = False) -> None:
     _scan()
 
 
+def _elsewhere(module: Any) -> str:
+    """Why the imported module is not the file speedsmith edits ("" when it is): another
+    copy first on the path (an installed, non-editable version of the package)."""
+    wanted = _CONFIG.get("module_file")
+    found = getattr(module, "__file__", None)
+    if not wanted or not found:
+        return ""
+    if os.path.normcase(os.path.realpath(found)) == os.path.normcase(os.path.realpath(wanted)):
+        return ""
+    return f"the tests import {module.__name__} from {found}, not from {wanted}"
+
+
 def _substitute(module_name: str) -> None:
     # Any failure must fail the run: tests passing against the original prove nothing.
     module = importlib.import_module(module_name)
+    _STATE["error"] = _elsewhere(module)
+    if _STATE["error"]:
+        return  # nothing substituted: no candidate call, the gate fails
     qualname = _CONFIG["qualname"]
     owner, name, raw = resolve(module, qualname)
     original = plain(raw)
