@@ -178,7 +178,7 @@ def _dumps(value: Any, raw: bool) -> bytes:
 
 _REFS: dict[int, tuple[Any, Any, str]] = {}
 """id -> (object, its module, its global name): singletons pickled by reference."""
-_REFS_STATE = {"modules": -1}
+_REFS_STATE = {"modules": -1, "all_modules": -1}
 _PLAIN_VALUES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
 
 
@@ -186,8 +186,9 @@ def _find_singletons() -> None:
     """Module-level objects of the target's package that must keep their identity: bare
     ``object()`` sentinels, and instances that do not pickle (they can only be named)."""
     package = import_name(str(_CONFIG.get("module", ""))).split(".")[0]
-    if not package:
+    if not package or len(sys.modules) == _REFS_STATE["all_modules"]:
         return
+    _REFS_STATE["all_modules"] = len(sys.modules)
     modules = [
         module
         for name, module in list(sys.modules.items())
