@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -32,7 +33,7 @@ class Loose:
 
 class Unpicklable:
     def __init__(self) -> None:
-        self.callback = lambda: None
+        self.lock = threading.Lock()  # distinct objects, compared by identity
 
 
 def nested(depth: int) -> list[Any]:
@@ -49,6 +50,11 @@ def nested(depth: int) -> list[Any]:
         pytest.param(1, 1, True, id="int-int"),
         pytest.param(1, 1.0, False, id="int-vs-float"),
         pytest.param(1, True, False, id="int-vs-bool"),
+        pytest.param({0: "a", 1: "b"}, {False: "a", True: "b"}, False, id="dict-int-vs-bool-keys"),
+        pytest.param({1, 2}, {True, 2}, False, id="set-int-vs-bool-member"),
+        pytest.param({1.0: "x"}, {1: "x"}, False, id="dict-float-vs-int-key"),
+        pytest.param(frozenset({1, "a"}), frozenset({"a", 1}), True, id="frozenset-same"),
+        pytest.param(lambda x: x + 1, lambda x: x + 1, False, id="lambdas-apart"),
         pytest.param(True, True, True, id="bool-bool"),
         pytest.param(True, False, False, id="true-vs-false"),
         pytest.param(10**30, 10**30, True, id="bigint"),

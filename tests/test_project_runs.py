@@ -133,3 +133,24 @@ def test_a_leaking_plugin_no_longer_breaks_a_strict_suite(make_project, tmp_path
     workload = record_workload(target, out_dir=tmp_path)
     assert (workload.calls, workload.run_error) == (1, ""), workload.pytest_output
     assert set(selection.blocked_plugins(target)) == {name for name, _ in selection.own_plugins()}
+
+
+def test_progress_counts_the_tests(make_project, tmp_path: Path):
+    project = make_project(
+        {
+            "mod.py": MODULE,
+            "test_mod.py": "from mod import double\n\n\n"
+            + "".join(
+                f"def test_{i}():\n    assert double({i}) == {2 * i}\n\n\n" for i in range(5)
+            ),
+        }
+    )
+    seen: list[tuple[int, int]] = []
+    record_workload(
+        project.path("mod.py"),
+        "double",
+        out_dir=tmp_path,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen[-1] == (5, 5)
+    assert all(done <= total for done, total in seen)

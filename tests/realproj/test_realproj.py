@@ -126,6 +126,29 @@ CASES = [
     ),
     pytest.param(
         Case(
+            "callables",
+            "grouping.core",
+            "bucketize",
+            3,
+            src("""
+                def bucketize(items, key):
+                    buckets = {}
+                    for item in items:
+                        buckets.setdefault(key(item), []).append(item)
+                    return buckets
+            """),
+            src("""
+                def bucketize(items, key):
+                    buckets = {}
+                    for item in items:
+                        buckets.setdefault(key(item), []).insert(0, item)
+                    return buckets
+            """),
+        ),
+        id="lambda-closure-and-test-module-function-arguments",
+    ),
+    pytest.param(
+        Case(
             "generators",
             "streams.windows",
             "pairs",

@@ -74,14 +74,27 @@ def same(expected: Any, actual: Any, rel_tol: float, abs_tol: float, depth: int 
             return False
         return _same_extra_state(expected, actual, rel_tol, abs_tol, depth)
     if isinstance(expected, dict):
-        if list(expected.keys()) != list(actual.keys()):
-            return False
+        keys_e, keys_a = list(expected.keys()), list(actual.keys())
+        if keys_e != keys_a or list(map(type, keys_e)) != list(map(type, keys_a)):
+            return False  # 1 == True: the keys' types must match too
         return all(
             same(expected[k], actual[k], rel_tol, abs_tol, depth + 1) for k in expected
         ) and _same_extra_state(expected, actual, rel_tol, abs_tol, depth)
     if isinstance(expected, (set, frozenset)):
-        return bool(expected == actual) and _same_extra_state(
-            expected, actual, rel_tol, abs_tol, depth
+        if expected != actual:
+            return False
+        found = {item: item for item in actual}  # the member of actual equal to each
+        if any(type(found[item]) is not type(item) for item in expected):
+            return False  # {1} == {True}: the members' types must match too
+        return _same_extra_state(expected, actual, rel_tol, abs_tol, depth)
+    if isinstance(expected, types.FunctionType) and expected is not actual:
+        # A lambda or test-module function travels by value: the same code, defaults and
+        # closure values make the same function.
+        return (
+            expected.__code__ == actual.__code__
+            and expected.__qualname__ == actual.__qualname__
+            and same(expected.__defaults__, actual.__defaults__, rel_tol, abs_tol, depth + 1)
+            and same(_cells(expected), _cells(actual), rel_tol, abs_tol, depth + 1)
         )
     if isinstance(expected, _BY_IDENTITY):
         return expected is actual
@@ -98,6 +111,16 @@ def same(expected: Any, actual: Any, rel_tol: float, abs_tol: float, depth: int 
         return pickle.dumps(expected) == pickle.dumps(actual)
     except Exception:
         return False
+
+
+def _cells(function: Any) -> tuple[Any, ...]:
+    values = []
+    for cell in function.__closure__ or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:
+            values.append(None)
+    return tuple(values)
 
 
 def _same_extra_state(

@@ -175,6 +175,8 @@ def _run_pytest(
             else:  # whatever the tests started must not outlive them
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, 9)
+        if counter is not None and progress is not None:
+            _report_progress(counter, progress)  # the last count, however fast the run was
         output.seek(0)
         text = output.read()[-20000:].decode("utf-8", "replace")
     return process.returncode, text, timed_out

@@ -42,6 +42,7 @@ called (a gate that never ran it proves nothing).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copyreg
 import functools
@@ -50,6 +51,7 @@ import importlib.util
 import inspect
 import io
 import json
+import marshal
 import os
 import pickle
 import sys
@@ -163,9 +165,81 @@ class _Pickler(pickle.Pickler):
         ref = _REFS.get(id(obj))
         if ref is not None and ref[0] is obj:
             return (getattr, (ref[1], ref[2]))
-        if type(obj) is types.ModuleType:
+        kind = type(obj)
+        if obj is types.FunctionType or obj is types.CellType:  # builtins.function: no name
+            return (getattr, (types, "CellType" if obj is types.CellType else "FunctionType"))
+        if kind is types.ModuleType:
             return (importlib.import_module, (obj.__name__,))
+        if kind is types.FunctionType and not _importable_function(obj):
+            return _function_reduce(obj)
+        if kind is types.CodeType:
+            return (marshal.loads, (marshal.dumps(obj),))
+        if kind is types.CellType:
+            try:
+                return (types.CellType, (obj.cell_contents,))
+            except ValueError:  # an empty cell
+                return (types.CellType, ())
         return _raw_reduce(obj) if self.raw else NotImplemented
+
+
+def _importable_function(function: Any) -> bool:
+    """The replay can import ``function`` by name: a module-level function of a module it
+    can import (the standard library, installed packages, the project's import roots).
+    Lambdas, local functions and functions of test modules (pytest imports those from
+    folders the replay does not have on its path) travel by value instead."""
+    qualname = getattr(function, "__qualname__", "")
+    if "<lambda>" in qualname or "<locals>" in qualname:
+        return False
+    module = sys.modules.get(getattr(function, "__module__", None) or "")
+    if module is None:
+        return False
+    file = getattr(module, "__file__", None)
+    rootdir = _STATE.get("rootdir") or ""
+    if not file or not rootdir:
+        return True
+    file = os.path.abspath(file)
+    if not file.startswith(os.path.abspath(rootdir) + os.sep) or "site-packages" in file:
+        return True
+    for root in _paths():
+        relative = os.path.relpath(file, os.path.abspath(root))
+        if relative.startswith(".."):
+            continue
+        parts = relative[: -len(".py")].split(os.sep) if relative.endswith(".py") else []
+        if parts and parts[-1] == "__init__":
+            parts = parts[:-1]
+        if ".".join(parts) == module.__name__:
+            return True
+    return False
+
+
+def _global_names(code: Any) -> set[str]:
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _global_names(constant)
+    return names
+
+
+def _function_reduce(function: Any) -> Any:
+    """Rebuild ``function`` from its code (``marshal``: the replay runs the same interpreter),
+    the globals it names, its defaults and closure: only standard-library callables appear in
+    the pickle, so the replay needs nothing of speedsmith's to load it."""
+    namespace = function.__globals__
+    globals_used: dict[str, Any] = {"__builtins__": builtins}
+    for name in sorted(_global_names(function.__code__)):
+        if name in namespace:
+            globals_used[name] = namespace[name]
+    if "__name__" in namespace:
+        globals_used["__name__"] = namespace["__name__"]
+    arguments = (
+        function.__code__,
+        globals_used,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    slots = {"__qualname__": function.__qualname__, "__kwdefaults__": function.__kwdefaults__}
+    return (types.FunctionType, arguments, (function.__dict__ or None, slots))
 
 
 def _dumps(value: Any, raw: bool) -> bytes:
@@ -827,6 +901,27 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: Any) -> None
 
 def pytest_collection_finish(session: Any) -> None:
     _scan()
+    _PROGRESS["total"] = len(getattr(session, "items", ()) or ())
+    _write_progress()
+
+
+_PROGRESS = {"done": 0, "total": 0}
+
+
+def _write_progress() -> None:
+    """``done total`` (tests) for the parent's progress bar; best effort."""
+    path = _CONFIG.get("progress")
+    if not path:
+        return
+    with contextlib.suppress(OSError):
+        with open(path + ".part", "w", encoding="ascii") as handle:
+            handle.write(f"{_PROGRESS['done']} {_PROGRESS['total']}\n")
+        os.replace(path + ".part", path)
+
+
+def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
+    _PROGRESS["done"] += 1
+    _write_progress()
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
