@@ -345,3 +345,40 @@ def test_real_model_writes_code_only_and_keeps_the_docstring():
             assert attempt.completion_tokens < candidate_tokens(fn.source)
         else:
             assert attempt.truncated == ("truncated" in attempt.error)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        pytest.param("return sum(items)\n", "return sum(items)", id="body-after-the-header"),
+        pytest.param(
+            "def f(items):\n    return sum(items)\n", "return sum(items)", id="restarted-def"
+        ),
+        pytest.param("def f(stuff):\n    return sum(stuff)\n", "return sum(items)", id="renamed"),
+        pytest.param("\n", None, id="empty-body"),
+    ],
+)
+def test_the_reply_continues_the_prefilled_header(reply: str, expected: str | None):
+    prompt = build_prompt(FN, CONTEXT)
+    assert prompt.prefill_code == "def f(items):\n    "
+    assert prompt.prefill.endswith(prompt.prefill_code)
+    from speedsmith.search.budget import Meter
+    from speedsmith.search.core import Search, Slot
+
+    search = Search(
+        FN,
+        CONTEXT,
+        CapBackend([reply]),
+        lambda source: Verdict(False, "no"),
+        Meter(resolve(2, None, 128)),
+        strategy="best-of-n",
+        temperature=0.7,
+        seed=1,
+        progress=lambda phase, message: None,
+    )
+    draft = search.to_draft(prompt, Generation(reply, 10, 5, 0.0), Slot(), 128)
+    if expected is None:
+        assert draft.source is None
+    else:
+        assert draft.source is not None and expected in draft.source
+        assert draft.source.startswith("def f(items):\n" + DOC)

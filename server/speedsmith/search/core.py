@@ -180,6 +180,13 @@ class Draft:
         )
 
 
+def _restarts(reply: str) -> bool:
+    """The reply writes a whole definition at column 0 (``def``, ``async def``, a decorator)
+    instead of continuing the prefilled header: it is taken as it is."""
+    first = next((line for line in reply.splitlines() if line.strip()), "")
+    return first.startswith(("def ", "async def ", "@"))
+
+
 def verdict_score(verdict: Verdict | None, parsed: bool) -> float:
     """Partial credit: 0 no function, 1 parses, 2 equivalent (+ speed below 1x), 3+ faster."""
     if not parsed:
@@ -278,7 +285,10 @@ class Search:
     def to_draft(self, prompt: Prompt, generation: Generation, slot: Slot, cap: int) -> Draft:
         """The candidate in a reply generated with ``max_tokens=cap``; a reply that used all of
         it was cut off unless its function ended before (``prompt.extract``)."""
-        code = (prompt.prefill_code + generation.text).split(FENCE)[0]
+        reply = generation.text
+        if prompt.prefill_code and not _restarts(reply):
+            reply = prompt.prefill_code + reply
+        code = reply.split(FENCE)[0]
         hit_cap = generation.completion_tokens >= cap and FENCE not in generation.text
         extracted = extract(code, self.fn, hit_cap=hit_cap)
         return Draft(
@@ -345,11 +355,7 @@ class Search:
         for (prompt, _t, slot), generation in zip(requests, generations, strict=True):
             self.generations += 1
             self.meter.charge(generation.completion_tokens, generation.prompt_tokens)
-            code = (prompt.prefill_code + generation.text).split(FENCE)[0]
-            extracted = extract(code, self.fn)
-            made.append(
-                Draft(extracted.source, extracted.error, code, generation.completion_tokens, slot)
-            )
+            made.append(self.to_draft(prompt, generation, slot, max_tokens))
         return made
 
     # -- verification ----------------------------------------------------------------------

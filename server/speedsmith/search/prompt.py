@@ -110,19 +110,24 @@ def _found(fn: FunctionInfo, context: Context) -> tuple[patterns.Found, ...]:
     return patterns.detect(fn.source, context.imports)
 
 
-def _code_prompt(user: str, found: tuple[patterns.Found, ...] = ()) -> Prompt:
-    """A code prompt; the worked example is the first detected pattern's (else the generic
-    index-loop one)."""
-    slow, fast = (
-        (found[0].pattern.before, found[0].pattern.after)
-        if found
-        else (
-            EXAMPLE_SLOW,
-            EXAMPLE_FAST,
-        )
+def _code_prompt(user: str, header: str = "") -> Prompt:
+    """A code prompt with the generic worked example; the reply is prefilled with the code
+    fence and the function's ``header`` (decorators and ``def`` line), so the model writes
+    only the body and cannot rename the function or change its parameters.
+
+    Detected patterns are hints in words (``_hints``), not examples: with a pattern's own
+    example function as the worked example the 135M model copied its name and parameters (7 of
+    30 replies on 5 boltons functions parsed, against 16 of 30 with the generic example;
+    docs/search.md)."""
+    example = (f"{ASK}\n\n{_block(EXAMPLE_SLOW)}", _block(EXAMPLE_FAST))
+    code = f"{header}\n    " if header else ""
+    return Prompt(
+        system=SYSTEM,
+        user=user,
+        examples=(example,),
+        prefill=f"{FENCE}python\n{code}",
+        prefill_code=code,
     )
-    example = (f"{ASK}\n\n{_block(slow)}", _block(fast))
-    return Prompt(system=SYSTEM, user=user, examples=(example,), prefill=f"{FENCE}python\n")
 
 
 def _hints(found: tuple[patterns.Found, ...], idea: str | None) -> list[str]:
@@ -147,7 +152,7 @@ def build_prompt(fn: FunctionInfo, context: Context, idea: str | None = None) ->
     hints = _hints(found, idea)
     if hints:
         lines += ["", *hints]
-    return _code_prompt("\n".join(lines), found)
+    return _code_prompt("\n".join(lines), fn.header)
 
 
 def build_revision_prompt(
@@ -170,7 +175,7 @@ def build_revision_prompt(
         lines.append(f"Idea: {idea}.")
     lines += _hints(found, idea)
     lines.append("Write a corrected, faster version of the original function.")
-    return _code_prompt("\n".join(lines), found)
+    return _code_prompt("\n".join(lines), fn.header)
 
 
 HOT_LINES = 3
