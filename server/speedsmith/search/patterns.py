@@ -9,11 +9,11 @@ Each ``Pattern`` has
 * a short **before/after example** (written for this library; the before is the slow way);
 * a **hypothesis**: one sentence the model can follow.
 
-``detect`` returns the patterns found in a function, in library order. They become the worked
-example and the hints of the model's prompt (``prompt.build_prompt``: the first pattern's
-example replaces the generic one) and the first of maxmode's hypotheses
-(``strategies.maxmode_strategy``). ``search/tools.py`` makes candidates without the model for
-the mechanical ones.
+``detect`` returns the patterns found in a function, in library order. Their hypotheses become
+the hints of the model's prompt (``prompt.build_prompt``) and the first of maxmode's hypotheses
+(``strategies.maxmode_strategy``). The examples document the library and its tests; they are
+not shown to the model, which copied their names and parameters (docs/search.md).
+``search/tools.py`` makes candidates without the model for the mechanical ones.
 """
 
 from __future__ import annotations
