@@ -99,3 +99,48 @@ def test_hypotheses_follow_library_order():
     assert ideas == sorted(ideas, key=order.index)
     assert patterns.BY_ID["string-concat"].hypothesis in ideas
     assert patterns.BY_ID["range-len"].hypothesis in ideas
+
+
+def test_maxmode_hypotheses_start_with_the_detected_patterns():
+    import threading
+
+    from speedsmith.isolate import collect_context, find_function
+    from speedsmith.llm.base import Generation, Prompt
+    from speedsmith.search.budget import resolve
+    from speedsmith.search.prompt import HYPOTHESES_PREFILL
+    from speedsmith.search.strategies import StrategyConfig, run_search
+    from speedsmith.verify.verifier import Verdict
+
+    module = "def g(xs):\n    s = ''\n    for x in xs:\n        s += x\n    return s\n"
+    fn = find_function(module, "g")
+
+    class Backend:
+        name = "fake"
+
+        def generate(
+            self,
+            prompt: Prompt,
+            *,
+            max_tokens: int,
+            temperature: float,
+            seed: int,
+            stop: tuple[str, ...],
+            cancel: threading.Event | None = None,
+        ) -> Generation:
+            if prompt.prefill == HYPOTHESES_PREFILL:
+                return Generation(" Use numpy\n2. Use a cache", 5, 10, 0.0)
+            return Generation("return ''.join(xs)\n", 5, 10, 0.0)
+
+    result = run_search(
+        fn,
+        collect_context(module, fn),
+        Backend(),
+        lambda source: Verdict(False, "no"),
+        config=StrategyConfig(name="maxmode", maxmode_width=2, maxmode_depth=1),
+        budget=resolve(1000, None, 128),
+        temperature=0.7,
+        seed=1,
+        progress=lambda phase, message: None,
+    )
+    assert result.hypotheses[0] == patterns.BY_ID["string-concat"].hypothesis
+    assert "Use numpy" in result.hypotheses
