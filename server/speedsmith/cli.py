@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         from speedsmith.bench import main as bench_main
 
         return bench_main(args)
-    from speedsmith.lsp.server import start
+    from speedsmith.lsp import start
 
     start(tcp=args.tcp)
     return 0

@@ -17,6 +17,11 @@ def _utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def utf16_units(text: str) -> int:
+    """How many UTF-16 code units ``text`` takes: an LSP character offset of a line's prefix."""
+    return _utf16_units(text)
+
+
 def _prefix_for_units(text: str, units: int) -> str:
     """The longest prefix of ``text`` that takes at most ``units`` UTF-16 code units.
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import speedsmith.engine
 from speedsmith.errors import Cancelled
-from speedsmith.lsp.server import start
+from speedsmith.lsp.app import start
 from speedsmith.report import CandidateCounts, FunctionEdit, OptimizeReport
 from speedsmith.settings import Settings
 

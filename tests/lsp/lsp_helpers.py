@@ -161,8 +161,14 @@ async def code_actions(
     return list(result or [])
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll ``condition`` until it returns something truthy (and return that)."""
+HANG = 600.0
+"""The one timeout of these tests: long enough that only a hang reaches it, however busy the
+machine (tests wait on what the server sends, never for a fixed time)."""
+
+
+async def wait_for(condition: Callable[[], Any], timeout: float = HANG) -> Any:
+    """Poll ``condition`` until it returns something truthy (and return that); ``timeout`` only
+    catches hangs."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not (value := condition()):

@@ -10,11 +10,9 @@ a right one: only the right one may ever be offered.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -39,8 +37,8 @@ from pytest_lsp import ClientServerConfig
 
 WRONG = "def sum_of_squares(nums):\n    return sum(nums)\n"
 RIGHT = "def sum_of_squares(nums):\n    return sum([x * x for x in nums])\n"
-SLOW_LINE = "        total = total + nums[i] * nums[i]"
-EDITED_LINE = "        total += nums[i] * nums[i]"
+SLOW_LINE = "        total = total + nums[: i + 1][-1] * nums[i]"
+EDITED_LINE = "        total += nums[: i + 1][-1] * nums[i]"
 DEF_LINE = 3
 HINT = re.compile(r"^verified \d+\.\dx faster version available \(95% CI \d+\.\d-\d+\.\dx\)$")
 
@@ -109,8 +107,8 @@ def save(client: Client, path: Path, uri: str, text: str, version: int) -> None:
     )
 
 
-async def hint(client: Client, uri: str, timeout: float = 300) -> types.Diagnostic:
-    [diagnostic] = await wait_for(lambda: client.diagnostics.get(uri), timeout=timeout)
+async def hint(client: Client, uri: str) -> types.Diagnostic:
+    [diagnostic] = await wait_for(lambda: client.diagnostics.get(uri))
     return diagnostic
 
 
@@ -202,12 +200,11 @@ async def test_document_changed_after_the_result(
         replace_all(client, uri, changed, version=3)
 
         if not fix_expected:
-            assert await wait_for(lambda: not client.diagnostics.get(uri), timeout=10)
+            assert await wait_for(lambda: not client.diagnostics.get(uri))
             assert await quick_fixes(client, uri, diagnostic) == []
             return
         moved = await wait_for(
-            lambda: [d for d in client.diagnostics.get(uri, []) if d.range.start.line == 4],
-            timeout=10,
+            lambda: [d for d in client.diagnostics.get(uri, []) if d.range.start.line == 4]
         )
         [action] = await quick_fixes(client, uri, moved[0])
         version, text_edit = fix_edit(action)
@@ -236,7 +233,7 @@ async def test_tests_changed_after_the_result(
         )
         save(client, tests, tests_uri, more, version=2)
 
-        assert await wait_for(lambda: not client.diagnostics.get(uri), timeout=10)
+        assert await wait_for(lambda: not client.diagnostics.get(uri))
 
         hover = await client.text_document_hover_async(
             types.HoverParams(
@@ -268,11 +265,9 @@ async def test_cache_survives_a_restart(
         first = await hint(client, uri)
 
     async with session(cache_dir) as client:
-        started = time.monotonic()
         uri = await start(client, project, options)
-        second = await hint(client, uri, timeout=20)
+        second = await hint(client, uri)
 
-        assert time.monotonic() - started < 20
         assert second == first
         assert await status(client) == {"running": None, "queued": 0, "runs": 0}
         assert progress_values(client) == {}
@@ -327,7 +322,7 @@ async def test_turning_on_save_off_clears_the_hints(
         client.set_configuration({"onSave": False}, section="speedsmith")
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
 
-        assert await wait_for(lambda: not client.diagnostics.get(uri), timeout=10)
+        assert await wait_for(lambda: not client.diagnostics.get(uri))
         assert await quick_fixes(client, uri, diagnostic) == []
 
 
@@ -337,7 +332,7 @@ async def test_off_by_default(project: Path, cache_dir: Path, options: dict[str,
     async with session(cache_dir) as client:
         uri = await start(client, project, options)
         save(client, path, uri, edited(path.read_text(encoding="utf-8")), version=2)
-        await asyncio.sleep(1.0)
+        await status(client)  # answered after didSave and what it started were handled
 
         assert await status(client) == {"running": None, "queued": 0, "runs": 0}
         assert not client.diagnostics.get(uri)

@@ -15,6 +15,7 @@ import attrs
 import pytest
 from lsp_helpers import (
     CAPABILITIES,
+    HANG,
     Client,
     apply_text_edit,
     initialize,
@@ -118,7 +119,7 @@ async def test_engine_output_cannot_corrupt_the_stream(fake_client: Client, modu
     await initialize(fake_client, module.parent, options(script))
     uri = open_document(fake_client, module)
 
-    result = await asyncio.wait_for(optimize(fake_client, uri, "slow"), timeout=30)
+    result = await asyncio.wait_for(optimize(fake_client, uri, "slow"), timeout=HANG)
 
     assert result["verdict"] == "improved"
     assert len(fake_client.applied_edits) == 1
@@ -162,9 +163,9 @@ async def test_progress_cancel_stops_the_job(fake_client: Client, module: Path) 
     uri = open_document(fake_client, module)
 
     running = asyncio.ensure_future(optimize(fake_client, uri, "slow"))
-    token = await wait_for(lambda: first_reported_token(fake_client), timeout=30)
+    token = await wait_for(lambda: first_reported_token(fake_client), timeout=HANG)
     fake_client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
-    result = await asyncio.wait_for(running, timeout=30)
+    result = await asyncio.wait_for(running, timeout=HANG)
 
     assert result is None
     assert fake_client.applied_edits == []
@@ -182,14 +183,14 @@ async def test_cancel_command_stops_every_job(fake_client: Client, module: Path)
 
     first = asyncio.ensure_future(optimize(fake_client, uri, "slow"))
     second = asyncio.ensure_future(optimize(fake_client, uri, "other"))
-    await wait_for(lambda: first_reported_token(fake_client), timeout=30)
-    await wait_for(lambda: len(progress_values(fake_client)) == 2, timeout=30)
+    await wait_for(lambda: first_reported_token(fake_client), timeout=HANG)
+    await wait_for(lambda: len(progress_values(fake_client)) == 2, timeout=HANG)
     cancelled = await fake_client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="speedsmith.cancel", arguments=[])
     )
 
     assert cancelled == 2
-    assert await asyncio.wait_for(asyncio.gather(first, second), timeout=30) == [None, None]
+    assert await asyncio.wait_for(asyncio.gather(first, second), timeout=HANG) == [None, None]
     assert fake_client.applied_edits == []
     for values in progress_values(fake_client).values():
         assert (values[-1].kind, values[-1].message) == ("end", "Cancelled")

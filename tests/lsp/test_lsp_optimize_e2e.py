@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from lsp_helpers import (
+    HANG,
     Client,
     apply_text_edit,
     code_actions,
@@ -71,7 +72,7 @@ async def test_optimize_applies_the_verified_candidate(
 ) -> None:
     uri, text, command = await start(client, project, replay_options)
 
-    result = await asyncio.wait_for(execute(client, command), timeout=300)
+    result = await asyncio.wait_for(execute(client, command), timeout=HANG)
 
     assert result["verdict"] == "improved", result["reason"]
     [values] = progress_values(client).values()
@@ -101,7 +102,7 @@ async def test_document_changed_while_optimizing(
     running = execute(client, command)
     await asyncio.sleep(0)  # the request goes out before the change
     replace_all(client, uri, text + "\n# edited meanwhile\n", version=2)
-    result = await asyncio.wait_for(running, timeout=300)
+    result = await asyncio.wait_for(running, timeout=HANG)
 
     assert result["verdict"] == "improved", result["reason"]
     assert client.applied_edits == []
@@ -123,10 +124,10 @@ async def test_cancel_from_progress(
             (t for t, v in progress_values(client).items() if "report" in progress_kinds(v)),
             None,
         ),
-        timeout=120,
+        timeout=HANG,
     )
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
-    result = await asyncio.wait_for(running, timeout=120)
+    result = await asyncio.wait_for(running, timeout=HANG)
 
     assert result is None
     assert client.applied_edits == []

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
-from lsp_helpers import CAPABILITIES, Client, initialize
+from lsp_helpers import CAPABILITIES, HANG, Client, initialize
 from lsprotocol import types
 
 from speedsmith.settings import DEFAULTS, to_wire
@@ -110,8 +110,11 @@ async def test_pushed_configuration_without_pull_support(client: Client, tmp_pat
 
 
 async def wait_for_value(read: Callable[[], Awaitable[Any]], expected: Any) -> bool:
-    """Whether ``read()`` returns ``expected`` within a few seconds (notifications are async)."""
-    for _ in range(100):
+    """Whether ``read()`` comes to return ``expected`` (notifications are async; ``HANG`` only
+    catches a hang)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG
+    while loop.time() < deadline:
         if await read() == expected:
             return True
         await asyncio.sleep(0.05)

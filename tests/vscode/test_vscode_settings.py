@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from speedsmith.lsp.config import IGNORED_CLIENT_KEYS
+from speedsmith.lsp.state import IGNORED_CLIENT_KEYS
 from speedsmith.settings import DEFAULTS, merge, to_wire
 
 VSCODE = Path(__file__).resolve().parents[2] / "editors" / "vscode"

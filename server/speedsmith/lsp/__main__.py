@@ -2,6 +2,6 @@
 
 import sys
 
-from speedsmith.lsp.server import start
+from speedsmith.lsp.app import start
 
 start(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -8,7 +8,9 @@ camelCase) and ``speedsmith.status`` (the background queue: running, queued, run
 ``window/workDoneProgress/cancel`` (stops the job behind a progress token).
 
 The engine is blocking and calls ``progress`` from its worker thread: it runs on the
-server's own single-worker executor, and progress is marshalled back to the event loop.
+scheduler's executor, and progress is marshalled back to the event loop. A result is proposed
+only for the document version (and text) the run started from: typing during a search, closing
+the document or a document that is not open any more means no edit, and a message saying why.
 """
 
 from __future__ import annotations
@@ -18,18 +20,22 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from speedsmith import positions
 from speedsmith.cache import tests_fingerprint
 from speedsmith.errors import Cancelled
-from speedsmith.lsp.config import settings_for
-from speedsmith.lsp.server import Job, SpeedsmithServer
-from speedsmith.report import OptimizeReport
+from speedsmith.lsp import edits
+from speedsmith.lsp.scheduler import Job
 from speedsmith.settings import to_wire
+
+if TYPE_CHECKING:
+    from speedsmith.lsp.hints import Hints
+    from speedsmith.lsp.scheduler import Scheduler
+    from speedsmith.lsp.state import State
+    from speedsmith.report import OptimizeReport
 
 logger = logging.getLogger(__name__)
 
@@ -37,36 +43,8 @@ OPTIMIZE_COMMAND = "speedsmith.optimize"
 CANCEL_COMMAND = "speedsmith.cancel"
 SETTINGS_COMMAND = "speedsmith.settings"
 STATUS_COMMAND = "speedsmith.status"
+COMMANDS = (OPTIMIZE_COMMAND, CANCEL_COMMAND, SETTINGS_COMMAND, STATUS_COMMAND)
 CANCELLED = "Cancelled"
-
-
-def register(server: SpeedsmithServer) -> None:
-    @server.command(OPTIMIZE_COMMAND)
-    async def optimize(ls: SpeedsmithServer, *args: Any) -> dict[str, Any] | None:
-        uri, qualname = optimize_arguments(args)
-        return await run_optimize(ls, uri, qualname)
-
-    @server.command(CANCEL_COMMAND)
-    def cancel(ls: SpeedsmithServer, *args: Any) -> int:
-        count = ls.cancel_jobs()
-        if ls.background is not None:
-            count += ls.background.cancel_all()
-        return count
-
-    @server.command(STATUS_COMMAND)
-    def status(ls: SpeedsmithServer, *args: Any) -> dict[str, Any]:
-        return ls.background.state() if ls.background is not None else {}
-
-    @server.command(SETTINGS_COMMAND)
-    async def settings(ls: SpeedsmithServer, *args: Any) -> dict[str, Any]:
-        uri = args[0].get("uri") if args and isinstance(args[0], Mapping) else None
-        return to_wire(await settings_for(ls, uri if isinstance(uri, str) else None))
-
-    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
-    def progress_cancel(ls: SpeedsmithServer, params: types.WorkDoneProgressCancelParams) -> None:
-        job = ls.jobs.get(str(params.token))
-        if job is not None:
-            job.cancel.set()
 
 
 def optimize_arguments(args: Sequence[Any]) -> tuple[str, str]:
@@ -84,192 +62,212 @@ def optimize_arguments(args: Sequence[Any]) -> tuple[str, str]:
     return uri, qualname
 
 
-async def run_optimize(ls: SpeedsmithServer, uri: str, qualname: str) -> dict[str, Any] | None:
-    """Optimise ``qualname`` in the document at ``uri``; the report's JSON, None if cancelled."""
-    document = ls.workspace.get_text_document(uri)
-    if document.path is None:
-        ls.show(f"speedsmith: {uri} is not a file on disk; save it first", types.MessageType.Error)
-        return None
-    try:
-        text = document.source
-    except (OSError, UnicodeDecodeError) as err:
-        ls.show(f"speedsmith: cannot read {uri}: {err}", types.MessageType.Error)
-        return None
-    job = Job(
-        token=f"speedsmith/{uuid.uuid4()}",
-        uri=uri,
-        qualname=qualname,
-        version=document.version,
-        text=text,
-    )
-    ls.jobs[job.token] = job
-    if ls.background is not None:
-        ls.background.preempt()  # an explicit request goes first
-    try:
-        return await _run(ls, job, Path(document.path))
-    finally:
+class Commands:
+    """The handlers of speedsmith's commands."""
+
+    def __init__(self, state: State, scheduler: Scheduler, hints: Hints) -> None:
+        self.state = state
+        self.scheduler = scheduler
+        self.hints = hints
+
+    # -- the small ones -------------------------------------------------------------------------
+
+    def cancel(self, *args: Any) -> int:
+        """``speedsmith.cancel``: how many jobs were asked to stop."""
+        return self.scheduler.cancel_all()
+
+    def status(self, *args: Any) -> dict[str, Any]:
+        """``speedsmith.status``: the background queue."""
+        return self.scheduler.state()
+
+    async def settings(self, *args: Any) -> dict[str, Any]:
+        """``speedsmith.settings [{"uri"}]``: the effective settings, camelCase."""
+        uri = args[0].get("uri") if args and isinstance(args[0], Mapping) else None
+        return to_wire(await self.state.settings_for(uri if isinstance(uri, str) else None))
+
+    def progress_cancel(self, params: types.WorkDoneProgressCancelParams) -> None:
+        """``window/workDoneProgress/cancel``."""
+        self.scheduler.cancel_token(str(params.token))
+
+    # -- speedsmith.optimize --------------------------------------------------------------------
+
+    async def optimize(self, *args: Any) -> dict[str, Any] | None:
+        """``speedsmith.optimize``: the report's JSON, None if cancelled or not run."""
+        uri, qualname = optimize_arguments(args)
+        state = self.state
+        document = state.document(uri)
+        was_open = document is not None
+        if document is None:
+            try:
+                document = state.ls.workspace.get_text_document(uri)
+            except Exception as err:
+                state.show(f"speedsmith: cannot open {uri}: {err}", types.MessageType.Error)
+                return None
+        if document.path is None:
+            state.show(
+                f"speedsmith: {uri} is not a file on disk; save it first", types.MessageType.Error
+            )
+            return None
+        try:
+            text = document.source
+        except (OSError, UnicodeDecodeError) as err:
+            state.show(f"speedsmith: cannot read {uri}: {err}", types.MessageType.Error)
+            return None
+        job = Job(
+            token=f"speedsmith/{uuid.uuid4()}",
+            uri=uri,
+            qualname=qualname,
+            version=document.version,
+            text=text,
+            was_open=was_open,
+        )
+        self.scheduler.add(job)  # an explicit request goes first
+        try:
+            return await self._run(job, Path(document.path))
+        finally:
+            state.ls.work_done_progress.tokens.pop(job.token, None)
+            self.scheduler.finish(job)
+
+    async def _run(self, job: Job, path: Path) -> dict[str, Any] | None:
+        state = self.state
+        progress = await self._begin(job)
+        settings = await state.settings_for(job.uri)
+        loop = asyncio.get_running_loop()
+
+        def on_progress(phase: str, message: str) -> None:  # called on the worker thread
+            loop.call_soon_threadsafe(self._report, job, progress, f"{phase}: {message}")
+
+        def work() -> tuple[OptimizeReport, str]:
+            # Imported here, on the worker: the engine pulls in numpy/scipy (about a second),
+            # which should delay neither the server's start nor its event loop.
+            from speedsmith import engine
+
+            if job.cancel.is_set():
+                raise Cancelled("cancelled before it started")
+            tests = tests_fingerprint(path)  # the tests as this run finds them
+            report = engine.optimize(
+                path,
+                job.qualname,
+                settings,
+                source=job.text,
+                progress=on_progress,
+                cancel=job.cancel,
+            )
+            return report, tests
+
+        try:
+            report, tests = await self.scheduler.run_blocking(work)
+        except Cancelled:
+            self._end(job, progress, CANCELLED)
+            return None
+        except asyncio.CancelledError:  # $/cancelRequest for the executeCommand request itself
+            job.cancel.set()
+            self._end(job, progress, CANCELLED)
+            raise
+        except Exception as err:
+            logger.exception("optimizing %s failed", job.qualname)
+            self._end(job, progress, "Failed")
+            state.show(
+                f"speedsmith: optimizing {job.qualname} failed: {type(err).__name__}: {err}",
+                types.MessageType.Error,
+            )
+            return None
+
+        self.hints.record(job.uri, job.qualname, job.text, settings, report, tests)
+        summary = report.summary()
+        if report.verdict == "improved" and report.edit is not None:
+            stale = self._stale(job)
+            if stale:
+                self._end(job, progress, f"Document {stale}; no edit applied")
+                state.show(
+                    f"speedsmith: {path.name} {stale} while optimizing {job.qualname}; "
+                    "no edit applied. Run Optimize again.",
+                    types.MessageType.Warning,
+                )
+            else:
+                self._end(job, progress, summary)
+                if await self._apply(job, report):
+                    state.show(f"speedsmith: {job.qualname}: {summary}", types.MessageType.Info)
+        else:
+            self._end(job, progress, summary)
+            kind = types.MessageType.Error if report.verdict == "error" else types.MessageType.Info
+            state.show(f"speedsmith: {job.qualname}: {summary}", kind)
+        return report.to_json()
+
+    async def _begin(self, job: Job) -> bool:
+        """Create the job's progress token and begin; False if the client can't show progress."""
+        state = self.state
+        if not state.client_supports("window.work_done_progress"):
+            return False
+        try:
+            await state.ls.work_done_progress.create_async(job.token)
+        except Exception as err:
+            state.log(f"speedsmith: window/workDoneProgress/create failed: {err}")
+            return False
+        ahead = self.scheduler.ahead_of(job)
+        state.ls.work_done_progress.begin(
+            job.token,
+            types.WorkDoneProgressBegin(
+                title=f"Optimizing {job.qualname}",
+                cancellable=True,
+                message=f"waiting for {', '.join(ahead)}" if ahead else "starting",
+            ),
+        )
+        return True
+
+    def _report(self, job: Job, progress: bool, message: str) -> None:
+        if progress and not job.done and not job.cancel.is_set():
+            self.state.ls.work_done_progress.report(
+                job.token, types.WorkDoneProgressReport(message=message)
+            )
+
+    def _end(self, job: Job, progress: bool, message: str) -> None:
         job.done = True
-        ls.jobs.pop(job.token, None)
-        ls.work_done_progress.tokens.pop(job.token, None)
-        if ls.background is not None:
-            ls.background.kick()
+        if progress:
+            self.state.ls.work_done_progress.end(
+                job.token, types.WorkDoneProgressEnd(message=message)
+            )
 
+    def _stale(self, job: Job) -> str:
+        """Why the job's result can no longer be proposed ("" if it can): the document was
+        closed, or moved on from the version (or text) the job started from."""
+        current = self.state.document(job.uri)
+        if current is None:
+            if job.was_open:
+                return "was closed"
+            current = self.state.ls.workspace.get_text_document(job.uri)  # read from disk
+        if current.version != job.version:
+            return "changed"
+        try:
+            return "changed" if current.source != job.text else ""
+        except (OSError, UnicodeDecodeError):
+            return "changed"
 
-async def _run(ls: SpeedsmithServer, job: Job, path: Path) -> dict[str, Any] | None:
-    progress = await _begin(ls, job)
-    settings = await settings_for(ls, job.uri)
-    loop = asyncio.get_running_loop()
-
-    def on_progress(phase: str, message: str) -> None:  # called on the worker thread
-        loop.call_soon_threadsafe(_report, ls, job, progress, f"{phase}: {message}")
-
-    def work() -> tuple[OptimizeReport, str]:
-        # Imported here, on the worker: the engine pulls in numpy/scipy (about a second),
-        # which should delay neither the server's start nor its event loop.
-        from speedsmith import engine
-
-        if job.cancel.is_set():
-            raise Cancelled("cancelled before it started")
-        tests = tests_fingerprint(path)  # the tests as this run finds them
-        report = engine.optimize(
-            path, job.qualname, settings, source=job.text, progress=on_progress, cancel=job.cancel
-        )
-        return report, tests
-
-    try:
-        report, tests = await loop.run_in_executor(ls.executor, work)
-    except Cancelled:
-        _end(ls, job, progress, CANCELLED)
-        return None
-    except asyncio.CancelledError:  # $/cancelRequest for the executeCommand request itself
-        job.cancel.set()
-        _end(ls, job, progress, CANCELLED)
-        raise
-    except Exception as err:
-        logger.exception("optimizing %s failed", job.qualname)
-        _end(ls, job, progress, "Failed")
-        ls.show(
-            f"speedsmith: optimizing {job.qualname} failed: {type(err).__name__}: {err}",
-            types.MessageType.Error,
-        )
-        return None
-
-    if ls.background is not None:
-        ls.background.record(job.uri, job.qualname, job.text, settings, report, tests)
-    summary = report.summary()
-    if report.verdict == "improved" and report.edit is not None:
-        if _changed(ls, job):
-            _end(ls, job, progress, "Document changed; no edit applied")
-            ls.show(
-                f"speedsmith: {path.name} changed while optimizing {job.qualname}; "
-                "no edit applied. Run Optimize again.",
+    async def _apply(self, job: Job, report: OptimizeReport) -> bool:
+        """Send ``workspace/applyEdit`` for the report's edit; whether the editor applied it."""
+        state = self.state
+        assert report.edit is not None
+        text_edit = edits.text_edit(job.text, report.edit)
+        if not state.client_supports("workspace.apply_edit"):
+            state.log(f"speedsmith: optimized {job.qualname}:\n{report.diff or text_edit.new_text}")
+            state.show(
+                f"speedsmith: {job.qualname}: {report.summary()}; this editor cannot apply edits "
+                "(workspace/applyEdit), the new code is in the log",
                 types.MessageType.Warning,
             )
-        else:
-            _end(ls, job, progress, summary)
-            if await _apply(ls, job, report):
-                ls.show(f"speedsmith: {job.qualname}: {summary}", types.MessageType.Info)
-    else:
-        _end(ls, job, progress, summary)
-        kind = types.MessageType.Error if report.verdict == "error" else types.MessageType.Info
-        ls.show(f"speedsmith: {job.qualname}: {summary}", kind)
-    return report.to_json()
-
-
-async def _begin(ls: SpeedsmithServer, job: Job) -> bool:
-    """Create the job's progress token and begin; False if the client can't show progress."""
-    if not ls.client_supports("window.work_done_progress"):
-        return False
-    try:
-        await ls.work_done_progress.create_async(job.token)
-    except Exception as err:
-        ls.log(f"speedsmith: window/workDoneProgress/create failed: {err}")
-        return False
-    ahead = []  # jobs started earlier (ls.jobs keeps insertion order) that still run
-    for other in ls.jobs.values():
-        if other is job:
-            break
-        if not other.done:
-            ahead.append(other.qualname)
-    ls.work_done_progress.begin(
-        job.token,
-        types.WorkDoneProgressBegin(
-            title=f"Optimizing {job.qualname}",
-            cancellable=True,
-            message=f"waiting for {', '.join(ahead)}" if ahead else "starting",
-        ),
-    )
-    return True
-
-
-def _report(ls: SpeedsmithServer, job: Job, progress: bool, message: str) -> None:
-    if progress and not job.done and not job.cancel.is_set():
-        ls.work_done_progress.report(job.token, types.WorkDoneProgressReport(message=message))
-
-
-def _end(ls: SpeedsmithServer, job: Job, progress: bool, message: str) -> None:
-    job.done = True
-    if progress:
-        ls.work_done_progress.end(job.token, types.WorkDoneProgressEnd(message=message))
-
-
-def _changed(ls: SpeedsmithServer, job: Job) -> bool:
-    """Whether the document moved on from the version (or text) the job started from."""
-    current = ls.workspace.get_text_document(job.uri)
-    if current.version != job.version:
-        return True
-    try:
-        return current.source != job.text
-    except (OSError, UnicodeDecodeError):
-        return True
-
-
-async def _apply(ls: SpeedsmithServer, job: Job, report: OptimizeReport) -> bool:
-    """Send ``workspace/applyEdit`` for the report's edit; whether the editor applied it."""
-    assert report.edit is not None
-    edit = report.edit
-    text_edit = types.TextEdit(
-        range=types.Range(
-            start=types.Position(*positions.byte_to_position(job.text, edit.start_byte)),
-            end=types.Position(*positions.byte_to_position(job.text, edit.end_byte)),
-        ),
-        new_text=edit.new_text,
-    )
-    if ls.client_supports("workspace.workspace_edit.document_changes"):
-        workspace_edit = types.WorkspaceEdit(
-            document_changes=[
-                types.TextDocumentEdit(
-                    text_document=types.OptionalVersionedTextDocumentIdentifier(
-                        uri=job.uri, version=job.version
-                    ),
-                    edits=[text_edit],
-                )
-            ]
-        )
-    else:
-        workspace_edit = types.WorkspaceEdit(changes={job.uri: [text_edit]})
-    if not ls.client_supports("workspace.apply_edit"):
-        ls.log(f"speedsmith: optimized {job.qualname}:\n{report.diff or edit.new_text}")
-        ls.show(
-            f"speedsmith: {job.qualname}: {report.summary()}; this editor cannot apply edits "
-            "(workspace/applyEdit), the new code is in the log",
-            types.MessageType.Warning,
-        )
-        return False
-    try:
-        result = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(
-                edit=workspace_edit, label=f"speedsmith: optimize {job.qualname}"
+            return False
+        try:
+            result = await edits.apply(
+                state, job.uri, job.version, text_edit, label=f"speedsmith: optimize {job.qualname}"
             )
-        )
-    except Exception as err:
-        ls.show(f"speedsmith: applying the edit failed: {err}", types.MessageType.Error)
-        return False
-    if not result.applied:
-        reason = result.failure_reason or "no reason given"
-        ls.show(
-            f"speedsmith: the editor did not apply the edit to {job.qualname}: {reason}",
-            types.MessageType.Warning,
-        )
-        return False
-    return True
+        except Exception as err:
+            state.show(f"speedsmith: applying the edit failed: {err}", types.MessageType.Error)
+            return False
+        if not result.applied:
+            reason = result.failure_reason or "no reason given"
+            state.show(
+                f"speedsmith: the editor did not apply the edit to {job.qualname}: {reason}",
+                types.MessageType.Warning,
+            )
+            return False
+        return True

@@ -44,8 +44,8 @@ interface Input {
   replayFile: string;
 }
 
-const SLOW_LINE = '        total = total + nums[i] * nums[i]';
-const EDITED_LINE = '        total += nums[i] * nums[i]';
+const SLOW_LINE = '        total = total + nums[: i + 1][-1] * nums[i]';
+const EDITED_LINE = '        total += nums[: i + 1][-1] * nums[i]';
 
 function deadline<T>(promise: Promise<T>, seconds: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {

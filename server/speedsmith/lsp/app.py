@@ -1,0 +1,207 @@
+"""The speedsmith language server: the pygls server, its features, and how it is started.
+
+LSP methods registered here, each handed to the module that serves it:
+
+- ``initialize`` (also pins the position encoding to UTF-16, the one ``speedsmith.positions``
+  speaks), ``initialized``, ``workspace/didChangeConfiguration``: ``speedsmith.lsp.state``;
+- ``textDocument/didOpen``, ``didChange``, ``didSave``, ``didClose``, ``textDocument/hover``
+  (and outgoing ``textDocument/publishDiagnostics``): ``speedsmith.lsp.hints``;
+- ``textDocument/codeAction``: ``speedsmith.lsp.actions``;
+- ``workspace/executeCommand`` (``speedsmith.optimize``, ``speedsmith.cancel``,
+  ``speedsmith.settings``, ``speedsmith.status``) and ``window/workDoneProgress/cancel``:
+  ``speedsmith.lsp.commands``, whose jobs run on ``speedsmith.lsp.scheduler``;
+- ``shutdown`` and ``exit``, and the client going away (end of input): every job is cancelled
+  (the engine kills its children) before the process ends.
+
+Only this module knows the server class; the features receive the objects they use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Generator
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from speedsmith import __version__
+from speedsmith.lsp import actions, commands
+from speedsmith.lsp.hints import Hints
+from speedsmith.lsp.scheduler import Scheduler
+from speedsmith.lsp.state import State
+
+logger = logging.getLogger(__name__)
+
+EXIT_WAIT_SECONDS = 10.0
+"""At exit, how long the running job gets to stop (and kill its children) before the process
+ends anyway."""
+
+
+class SpeedsmithProtocol(LanguageServerProtocol):
+    """pygls' protocol, but positions are always UTF-16 code units.
+
+    pygls picks the first encoding the client offers (Neovim offers UTF-8 first); speedsmith
+    converts positions in one place only (``speedsmith.positions``, UTF-16), so it never
+    negotiates anything else.
+    """
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        general = params.capabilities.general
+        if general is not None and general.position_encodings is not None:
+            general.position_encodings = [types.PositionEncodingKind.Utf16]
+        return (yield from super().lsp_initialize(params))
+
+
+class SpeedsmithServer(LanguageServer):
+    """pygls's server holding speedsmith's parts: state, scheduler, hints, actions, commands."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "speedsmith",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=SpeedsmithProtocol,
+        )
+        self.state = State(self)
+        self.scheduler = Scheduler(lambda method, params: self.protocol.notify(method, params))
+        self.hints = Hints(self.state, self.scheduler)
+        self.actions = actions.Actions(self.state, self.hints)
+        self.commands = commands.Commands(self.state, self.scheduler, self.hints)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors outside a request (a malformed message, say) go to the log, not a popup: a
+        misbehaving client must not flood the user with messages."""
+        logger.warning("%s: %s", getattr(source, "__name__", source), error)
+        try:
+            self.state.log(f"speedsmith: error in server: {error}", types.MessageType.Warning)
+        except Exception:  # the transport may be gone
+            logger.debug("could not log the error", exc_info=True)
+
+
+def create_server() -> SpeedsmithServer:
+    """A new server with every feature registered."""
+    server = SpeedsmithServer()
+    state, hints = server.state, server.hints
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: SpeedsmithServer, params: types.InitializeParams) -> None:
+        state.initialize(params.initialization_options)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: SpeedsmithServer, params: types.InitializedParams) -> None:
+        await state.initialized()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: SpeedsmithServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        await state.pull(params.settings, popup=True)
+        await hints.settings_changed()
+
+    # didOpen and didSave are synchronous on purpose: the text they look at must be the one
+    # of that moment, before any later didChange is applied.
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: SpeedsmithServer, params: types.DidOpenTextDocumentParams) -> None:
+        hints.opened(params.text_document.uri, params.text_document.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: SpeedsmithServer, params: types.DidChangeTextDocumentParams) -> None:
+        hints.changed(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: SpeedsmithServer, params: types.DidSaveTextDocumentParams) -> None:
+        hints.saved(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: SpeedsmithServer, params: types.DidCloseTextDocumentParams) -> None:
+        hints.closed(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: SpeedsmithServer, params: types.HoverParams) -> types.Hover | None:
+        return hints.hover(params.text_document.uri, params.position)
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, actions.OPTIONS)
+    def code_action(
+        ls: SpeedsmithServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction | types.Command] | None:
+        return server.actions.code_actions(params)
+
+    handlers = server.commands
+
+    @server.command(commands.OPTIMIZE_COMMAND)
+    async def optimize(ls: SpeedsmithServer, *args: Any) -> dict[str, Any] | None:
+        return await handlers.optimize(*args)
+
+    @server.command(commands.CANCEL_COMMAND)
+    def cancel(ls: SpeedsmithServer, *args: Any) -> int:
+        return handlers.cancel(*args)
+
+    @server.command(commands.STATUS_COMMAND)
+    def status(ls: SpeedsmithServer, *args: Any) -> dict[str, Any]:
+        return handlers.status(*args)
+
+    @server.command(commands.SETTINGS_COMMAND)
+    async def settings(ls: SpeedsmithServer, *args: Any) -> dict[str, Any]:
+        return await handlers.settings(*args)
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def progress_cancel(ls: SpeedsmithServer, params: types.WorkDoneProgressCancelParams) -> None:
+        handlers.progress_cancel(params)
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: SpeedsmithServer, params: None) -> None:
+        server.scheduler.close()
+
+    return server
+
+
+def _parse_tcp(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def start(tcp: str | None = None) -> None:
+    """Run the language server until the client disconnects (or sends ``exit``).
+
+    ``tcp`` is ``"HOST:PORT"`` to listen on a socket; ``None`` speaks LSP on stdin/stdout.
+    In stdio mode the protocol gets private copies of file descriptors 0 and 1, and the
+    process's own stdin/stdout become /dev/null and stderr, so nothing the engine or a
+    subprocess (the user's tests) reads or prints can corrupt the LSP stream. When the
+    client goes away (its end of the pipe closes, e.g. it was killed), every job is cancelled
+    and the process ends, leaving no child behind.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.WARNING, stream=sys.stderr, format="speedsmith %(levelname)s %(message)s"
+        )
+        logging.getLogger("pygls").setLevel(logging.ERROR)
+    server = create_server()
+    try:
+        if tcp is not None:
+            host, port = _parse_tcp(tcp)
+            server.start_tcp(host, port)
+            return
+        sys.stdout.flush()
+        protocol_in = os.fdopen(os.dup(0), "rb")
+        protocol_out = os.fdopen(os.dup(1), "wb")
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.dup2(2, 1)
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        sys.stdout = sys.stderr
+        server.start_io(protocol_in, protocol_out)  # type: ignore[arg-type]
+    finally:
+        if not server.scheduler.close(wait=EXIT_WAIT_SECONDS):
+            logger.error("a job did not stop within %g s; exiting anyway", EXIT_WAIT_SECONDS)
+            sys.stderr.flush()
+            os._exit(1)

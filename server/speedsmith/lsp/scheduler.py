@@ -1,0 +1,230 @@
+"""One job queue for the engine: explicit requests first, background runs one at a time.
+
+LSP methods: none of its own; it carries out ``workspace/executeCommand`` ``speedsmith.optimize``
+(an explicit job), ``speedsmith.cancel``, ``window/workDoneProgress/cancel``,
+``$/cancelRequest`` of a running ``speedsmith.optimize``, ``textDocument/didClose`` (jobs of
+the closed document stop) and ``shutdown``/``exit`` (everything stops), and sends the
+notification ``speedsmith/status`` (the queue's state, for status bars).
+
+The engine is blocking: every job runs on one single-worker executor of its own, never on
+pygls's shared thread pool, so ``codeAction``, ``hover`` and document sync keep answering
+while a search runs. Explicit jobs pre-empt the background one (it is cancelled and queued
+again, first); a background job starts only when no explicit job is running. Each job carries
+a ``threading.Event``: setting it makes the engine stop and kill its children.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STATUS_NOTIFICATION = "speedsmith/status"
+
+
+@dataclass
+class Job:
+    """One ``speedsmith.optimize`` run."""
+
+    token: str
+    uri: str
+    qualname: str
+    version: int | None
+    """The document version the run started from."""
+    text: str
+    """The document text the run started from (the edit's offsets refer to it)."""
+    was_open: bool = True
+    """Whether the document was open in the editor when the run started."""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+
+
+@dataclass
+class Pending:
+    """A function queued for a background run, as it was when saved."""
+
+    uri: str
+    qualname: str
+    function_hash: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    preempted: bool = False
+
+
+class Scheduler:
+    """The executor, the explicit jobs by progress token, the background queue."""
+
+    def __init__(self, notify: Callable[[str, Any], None]) -> None:
+        self.notify = notify
+        """Sends a notification to the client (``speedsmith/status``)."""
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speedsmith-job")
+        """Runs the (blocking) engine; one job at a time, never on pygls' shared pool."""
+        self.jobs: dict[str, Job] = {}
+        """Running and waiting explicit jobs by progress token, oldest first."""
+        self.queue: list[Pending] = []
+        self.current: Pending | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.runs = 0
+        """Background engine runs started (tests read it through ``speedsmith.status``)."""
+        self.background: Callable[[Pending], Awaitable[None]] | None = None
+        """What a background job does (set by ``speedsmith.lsp.hints``)."""
+        self.last_status: dict[str, Any] = self.state()
+        self.closed = False
+
+    # -- running work -------------------------------------------------------------------------
+
+    async def run_blocking(self, function: Callable[[], T]) -> T:
+        """Run ``function`` on the job executor and await its result."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function)
+
+    def add(self, job: Job) -> None:
+        """Register an explicit job: it pre-empts the background job."""
+        self.jobs[job.token] = job
+        self.preempt()
+
+    def finish(self, job: Job) -> None:
+        """The explicit job is over: forget it, resume the background queue."""
+        job.done = True
+        self.jobs.pop(job.token, None)
+        self.kick()
+
+    def ahead_of(self, job: Job) -> list[str]:
+        """Qualnames of the explicit jobs started before ``job`` that still run."""
+        ahead = []
+        for other in self.jobs.values():
+            if other is job:
+                break
+            if not other.done:
+                ahead.append(other.qualname)
+        return ahead
+
+    # -- the background queue -------------------------------------------------------------------
+
+    def enqueue(self, pending: Pending) -> None:
+        """Queue ``pending`` (replacing a queued run of the same function)."""
+        self.queue = [
+            p for p in self.queue if (p.uri, p.qualname) != (pending.uri, pending.qualname)
+        ]
+        self.queue.append(pending)
+
+    def preempt(self) -> None:
+        """An explicit request arrived: stop the background job (it is queued again)."""
+        job = self.current
+        if job is not None and not job.cancel.is_set():
+            job.preempted = True
+            job.cancel.set()
+
+    def _explicit_busy(self) -> bool:
+        return any(not job.done for job in self.jobs.values())
+
+    def kick(self) -> None:
+        """Start the next queued job unless one runs or an explicit request is pending."""
+        if (
+            self.closed
+            or self.background is None
+            or self.task is not None
+            or not self.queue
+            or self._explicit_busy()
+        ):
+            self.status()
+            return
+        pending = self.queue.pop(0)
+        self.current = pending
+        self.task = asyncio.get_running_loop().create_task(self._run(pending, self.background))
+        self.status()
+
+    async def _run(self, pending: Pending, body: Callable[[Pending], Awaitable[None]]) -> None:
+        try:
+            await body(pending)
+        except Exception:
+            logger.exception("background run of %s failed", pending.qualname)
+        finally:
+            self.current = None
+            self.task = None
+            if pending.preempted and not self.closed:
+                retry = Pending(pending.uri, pending.qualname, pending.function_hash)
+                if all((p.uri, p.qualname) != (retry.uri, retry.qualname) for p in self.queue):
+                    self.queue.insert(0, retry)
+            self.kick()
+
+    def started_run(self) -> None:
+        """A background job is about to call the engine."""
+        self.runs += 1
+        self.status()
+
+    # -- cancellation ---------------------------------------------------------------------------
+
+    def cancel_token(self, token: str) -> bool:
+        """``window/workDoneProgress/cancel``: stop the explicit job behind ``token``."""
+        job = self.jobs.get(token)
+        if job is None or job.cancel.is_set():
+            return False
+        job.cancel.set()
+        return True
+
+    def drop(self, uri: str) -> None:
+        """Forget the queued runs for ``uri`` and cancel its running background job."""
+        self.queue = [p for p in self.queue if p.uri != uri]
+        if self.current is not None and self.current.uri == uri:
+            self.current.cancel.set()
+        self.status()
+
+    def cancel_all(self) -> int:
+        """``speedsmith.cancel``: every explicit job, the queue and the background job; how
+        many were asked to stop."""
+        count = 0
+        for job in self.jobs.values():
+            if not job.cancel.is_set():
+                job.cancel.set()
+                count += 1
+        count += len(self.queue)
+        self.queue.clear()
+        if self.current is not None and not self.current.cancel.is_set():
+            self.current.cancel.set()
+            count += 1
+        self.status()
+        return count
+
+    def close(self, wait: float | None = None) -> bool:
+        """``shutdown``, ``exit`` or the client gone: cancel everything, stop the executor.
+
+        With ``wait``, wait that many seconds for the running job to end (its children
+        killed); whether it did.
+        """
+        self.closed = True
+        self.cancel_all()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if wait is None:
+            return True
+        workers = list(getattr(self.executor, "_threads", ()))
+        for thread in workers:
+            thread.join(wait)
+        return not any(thread.is_alive() for thread in workers)
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """``{"running": qualname | None, "queued": n, "runs": engine runs so far}``."""
+        return {
+            "running": self.current.qualname if self.current is not None else None,
+            "queued": len(self.queue),
+            "runs": self.runs,
+        }
+
+    def status(self) -> None:
+        """Send ``speedsmith/status`` with ``state()`` when it changed since the last one."""
+        state = self.state()
+        if state == self.last_status:
+            return
+        self.last_status = state
+        try:
+            self.notify(STATUS_NOTIFICATION, state)
+        except Exception as err:  # the transport may be gone at shutdown
+            logger.debug("status notification failed: %s", err)
