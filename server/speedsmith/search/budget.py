@@ -20,20 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from speedsmith.search.strip import strip
+from speedsmith.settings import CANDIDATE_LIMIT, NUMERIC_BUDGET_SECONDS, PRESETS
 
-TOKEN_PRESETS: dict[str, int] = {"quick": 600, "standard": 2000, "max": 8000}
+# The presets are defined once, in ``speedsmith.settings.PRESETS``; these are views of them.
+TOKEN_PRESETS: dict[str, int] = {name: preset.tokens for name, preset in PRESETS.items()}
 """Presets, in generated tokens."""
-SECONDS_PRESETS: dict[str, float] = {"quick": 120.0, "standard": 300.0, "max": 1200.0}
+SECONDS_PRESETS: dict[str, float] = {name: preset.seconds for name, preset in PRESETS.items()}
 """Default wall-clock caps (search only: generation and verification), per preset."""
-DEFAULT_SECONDS = 600.0
+DEFAULT_SECONDS = NUMERIC_BUDGET_SECONDS
 """Wall-clock cap for numeric budgets when ``budgetSeconds`` is not set."""
-CANDIDATE_LIMIT = 100
-"""Numbers below this are candidate counts (the pre-token meaning); from it up, tokens."""
 MIN_GENERATION_TOKENS = 24
 """A generation with fewer tokens left cannot hold a function: the search stops instead."""
 
 
-MIN_CANDIDATES: dict[str, int] = {"quick": 4, "standard": 12, "max": 40}
+MIN_CANDIDATES: dict[str, int] = {name: preset.min_candidates for name, preset in PRESETS.items()}
 """A preset pays for at least this many complete candidates: its tokens grow to
 ``MIN_CANDIDATES x per-candidate cap`` for long functions."""
 
