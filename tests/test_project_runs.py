@@ -154,3 +154,57 @@ def test_progress_counts_the_tests(make_project, tmp_path: Path):
     )
     assert seen[-1] == (5, 5)
     assert all(done <= total for done, total in seen)
+
+
+MOCKED = {
+    "fmt.py": "def shout(text):\n    return text.upper() + '!'\n",
+    "mod.py": "import fmt\n\n\ndef label(x):\n    return fmt.shout(str(x))\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("tests", "verdict", "calls", "reason"),
+    [
+        pytest.param(
+            "import fmt\nfrom mod import label\n\n\n"
+            "def test_plain():\n    assert label(1) == '1!'\n    assert label('a') == 'A!'\n\n\n"
+            "def test_mocked(monkeypatch):\n"
+            "    monkeypatch.setattr(fmt, 'shout', lambda text: 'mocked')\n"
+            "    assert label(2) == 'mocked'\n",
+            "no-improvement",
+            2,
+            "1 candidates",
+            id="mocked-call-left-out",
+        ),
+        pytest.param(
+            "import fmt\nfrom mod import label\n\n\n"
+            "def test_mocked(monkeypatch):\n"
+            "    monkeypatch.setattr(fmt, 'shout', lambda text: 'mocked')\n"
+            "    assert label(2) == 'mocked'\n",
+            "refused",
+            1,
+            "a second run differs from the recorded one",
+            id="every-call-mocked-refused",
+        ),
+    ],
+)
+def test_calls_that_depend_on_their_tests_set_up(
+    make_project, tmp_path: Path, tests: str, verdict: str, calls: int, reason: str
+):
+    """A call whose test patched what the function uses replays differently outside it: it
+    is left out (the final gate still runs its test); if every call is like that, nothing
+    can be verified."""
+    import json
+
+    from speedsmith.engine import optimize
+    from speedsmith.settings import Settings
+
+    project = make_project({**MOCKED, "test_mod.py": tests})
+    pool = tmp_path / "pool.json"
+    candidate = "def label(x):\n    return fmt.shout(str(x)) + ''\n"
+    pool.write_text(json.dumps({"candidates": [candidate]}), encoding="utf-8")
+    settings = Settings(backend="replay", replay_file=str(pool), seed=1, budget=1)
+    report = optimize(project.path("mod.py"), "label", settings)
+    assert report.verdict == verdict, report.reason
+    assert report.recorded_calls == calls
+    assert reason in report.reason

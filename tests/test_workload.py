@@ -512,6 +512,8 @@ CASES = [
                         return fn(x)
                     """,
                 "test_apply.py": """
+                    import threading
+
                     from apply import apply
 
                     def test_lambda():
@@ -519,15 +521,22 @@ CASES = [
 
                     def test_builtin():
                         assert apply(abs, -2) == 2
+
+                    def test_lock():
+                        assert apply(lambda lock: lock.locked(), threading.Lock()) is False
                     """,
             },
             "apply.py",
             "apply",
-            1,
-            ("test_apply.py::test_builtin", "test_apply.py::test_lambda"),
+            2,
+            (
+                "test_apply.py::test_builtin",
+                "test_apply.py::test_lambda",
+                "test_apply.py::test_lock",
+            ),
             skipped=1,
         ),
-        id="unpicklable-arguments-skipped",
+        id="lambdas-recorded-unpicklable-arguments-skipped",
     ),
 ]
 

@@ -16,7 +16,7 @@ from speedsmith.search.prompt import extract
 from speedsmith.settings import Settings
 from speedsmith.target import interpreter_problem, resolve_target
 from speedsmith.verify.verifier import sandbox_refusal, side_effect_refusal, verify
-from speedsmith.workload import record_workload
+from speedsmith.workload import record_workload, without_calls
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,9 @@ def check_candidate(
             why = why or f"no test calls {qualname}: nothing to verify against"
             return done(False, why, error=True)
         baseline = verify(target, qualname, workload, None, settings, cancel=cancel)
+        if baseline.equivalent and baseline.irreproducible:  # see engine: mocked calls
+            workload = without_calls(workload, baseline.irreproducible)
+            baseline = verify(target, qualname, workload, None, settings, cancel=cancel)
         refusal = side_effect_refusal(qualname, baseline, settings)
         if refusal is None and not baseline.equivalent:
             refusal = f"the original is not deterministic: {baseline.reason}"

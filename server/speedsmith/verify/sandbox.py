@@ -21,9 +21,7 @@ import contextlib
 import functools
 import json
 import os
-import queue
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,9 +35,9 @@ from typing import Any
 from speedsmith.errors import Cancelled
 from speedsmith.target import probe_interpreter
 from speedsmith.verify import confine
+from speedsmith.verify.process import Child, run_child
 
 HARNESS = Path(__file__).resolve().with_name("harness.py")
-MAX_LINE_BYTES = 1 << 20
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "TMPDIR")
 
 
@@ -120,19 +118,6 @@ def clean_env(scratch: Path) -> dict[str, str]:
     return env
 
 
-def _reader(stream: Any, lines: queue.Queue[bytes | None]) -> None:
-    try:
-        while True:
-            line = stream.readline(MAX_LINE_BYTES)
-            if not line:
-                break
-            lines.put(line)
-    except (ValueError, OSError):
-        pass  # closed by the parent after the deadline (an escaped grandchild kept it open)
-    finally:
-        lines.put(None)
-
-
 def run_harness(
     config: dict[str, Any],
     *,
@@ -174,68 +159,52 @@ def run_harness(
             # same from the harness itself.
             safe_path = ["-P"] if _version(python) >= (3, 11) else []
             command = [*plan.prefix, python, "-s", *safe_path, "-B", str(HARNESS), str(config_path)]
-            process = subprocess.Popen(
-                command,
-                cwd=scratch,
-                env=clean_env(scratch),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                start_new_session=True,
-            )
-            lines: queue.Queue[bytes | None] = queue.Queue()
-            thread = threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True)
-            thread.start()
-            deadline = time.monotonic() + timeout_seconds
             held = contextlib.ExitStack()
-            try:
-                while True:
+
+            def on_line(child: Child, line: bytes) -> bool:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    return True
+                if not isinstance(message, dict) or message.pop("nonce", None) != nonce:
+                    return True
+                if message.get("phase") == "sandbox":
+                    failed = set(message.get("failed", []))
+                    run.layers = tuple(
+                        layer for layer in plan.layers if layer.split("-v")[0] not in failed
+                    )
+                    run.isolated_network = isolate and "network-namespace" in run.layers
+                    run.read_only_tree = isolate and "read-only-root" in run.layers
+                    return True
+                if message.get("phase") == "timing-ready":
+                    waited = time.monotonic()
+                    if timing_gate is not None:
+                        held.enter_context(timing_gate())
+                    child.extend(time.monotonic() - waited)
                     if cancel is not None and cancel.is_set():
                         raise Cancelled("cancelled")
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        run.timed_out = True
-                        break
-                    try:
-                        line = lines.get(timeout=min(left, 0.1))
-                    except queue.Empty:
-                        continue
-                    if line is None:
-                        break
-                    try:
-                        message = json.loads(line)
-                    except ValueError:
-                        continue
-                    if not isinstance(message, dict) or message.pop("nonce", None) != nonce:
-                        continue
-                    if message.get("phase") == "sandbox":
-                        failed = set(message.get("failed", []))
-                        run.layers = tuple(
-                            layer for layer in plan.layers if layer.split("-v")[0] not in failed
-                        )
-                        run.isolated_network = isolate and "network-namespace" in run.layers
-                        run.read_only_tree = isolate and "read-only-root" in run.layers
-                        continue
-                    if message.get("phase") == "timing-ready":
-                        waited = time.monotonic()
-                        if timing_gate is not None:
-                            held.enter_context(timing_gate())
-                        deadline += time.monotonic() - waited
-                        if cancel is not None and cancel.is_set():
-                            raise Cancelled("cancelled")
-                        _answer(process)
-                        continue
-                    run.messages.append(message)
-                    if message.get("phase") == "done":
-                        break
-                    if on_message is not None and not on_message(message):
-                        break
+                    child.answer(b"go\n")
+                    return True
+                run.messages.append(message)
+                if message.get("phase") == "done":
+                    return False
+                return on_message is None or on_message(message)
+
+            try:
+                end = run_child(
+                    command,
+                    cwd=scratch,
+                    env=clean_env(scratch),
+                    timeout_seconds=timeout_seconds,
+                    cancel=cancel,
+                    on_line=on_line,
+                    stderr=stderr,
+                    interactive=True,
+                )
             finally:
-                _kill_group(process)
-                held.close()
-                thread.join(timeout=1)
-                _close_streams(process)
-                run.returncode = process.returncode
+                held.close()  # the compute lock, once the child is dead
+            run.timed_out = end.why == "deadline"
+            run.returncode = end.returncode
         run.stderr_tail = stderr_file.read_bytes()[-4000:].decode("utf-8", "replace")
     return run
 
@@ -245,26 +214,3 @@ def _version(python: str) -> tuple[int, int]:
         return sys.version_info[:2]
     info = probe_interpreter(python)
     return info.version if info is not None else sys.version_info[:2]
-
-
-def _answer(process: subprocess.Popen[bytes]) -> None:
-    """Let the child start timing (it may have died meanwhile: then nothing to do)."""
-    if process.stdin is None:
-        return
-    with contextlib.suppress(OSError):
-        process.stdin.write(b"go\n")
-        process.stdin.close()
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
-    process.wait()
-
-
-def _close_streams(process: subprocess.Popen[bytes]) -> None:
-    for stream in (process.stdin, process.stdout):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()

@@ -41,6 +41,10 @@ class Verdict:
     """With no candidate: the side effects the original attempted on the recorded calls
     (``write PATH``, ``run CMD``...) and whether it reads the clock or uses randomness; reads
     outside the project are listed too (``read PATH``), they are not side effects."""
+    irreproducible: tuple[int, ...] = ()
+    """With no candidate: recorded calls that replay differently from their recording, the
+    same way on both passes, while every other call replays exactly (their test arranged
+    something the replay cannot: a mock, a patched module). ``without_calls`` drops them."""
     instructions_ratio: float | None = None
     """Original's / candidate's CPU instructions over one pass of the recorded calls, a second
     signal beside the timing; None where the counters are not readable (``counters_readable``)."""
@@ -145,6 +149,7 @@ def verify(
         return Verdict(False, reason, (reason,), seconds=seconds, **sandbox)
     mismatches = tuple(str(m) for m in equivalence.get("mismatches", []))[:5]
     sandbox["effects"] = tuple(str(e) for e in equivalence.get("effects") or ())
+    sandbox["irreproducible"] = tuple(int(i) for i in equivalence.get("irreproducible") or ())
     if not equivalence.get("equivalent"):
         return Verdict(
             False,

@@ -5,6 +5,7 @@ from speedsmith.workload.capture import (
     Workload,
     record_workload,
     run_tests_with_candidate,
+    without_calls,
 )
 
 __all__ = [
@@ -13,4 +14,5 @@ __all__ = [
     "project_root",
     "record_workload",
     "run_tests_with_candidate",
+    "without_calls",
 ]

@@ -11,24 +11,21 @@ disabled, output goes to a temporary directory.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
 import os
 import pickle
 import re
-import signal
-import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speedsmith.errors import Cancelled
 from speedsmith.target import Target, interpreter_problem, resolve_target
 from speedsmith.verify import confine
+from speedsmith.verify.process import run_child
 from speedsmith.verify.sandbox import clean_env
 from speedsmith.workload.selection import blocked_plugins, select_test_files, suite_roots
 
@@ -67,6 +64,9 @@ class Workload:
     the whole suite ran)."""
     python: str = ""
     """The interpreter the tests ran in."""
+    left_out: int = 0
+    """Recorded calls left out because they replay differently outside their test (it
+    arranged something the replay cannot, e.g. a mock): ``without_calls``."""
 
 
 def _as_target(file: Path | Target, qualname: str | None, python: str | None) -> Target:
@@ -141,45 +141,25 @@ def _run_pytest(
     command = [target.python, "-m", "pytest", *_pytest_flags(target, config["mode"], doctests)]
     command = [*prefix, *command, *args]
     counter = Path(config["progress"]) if config.get("progress") else None
-    timed_out = False
+
+    def tick() -> None:
+        if counter is not None and progress is not None:
+            _report_progress(counter, progress)
+
     with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(
+        end = run_child(
             command,
             cwd=target.root,
             env=env if env is not None else _env(target, config),
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            timeout_seconds=timeout,
+            cancel=cancel,
+            output=output,
+            interrupt_grace_seconds=INTERRUPT_GRACE_SECONDS,
+            on_tick=tick,
         )
-        deadline = time.monotonic() + timeout
-        try:
-            while process.poll() is None:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("cancelled")
-                if not timed_out and time.monotonic() > deadline:
-                    timed_out = True
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(process.pid, signal.SIGINT)
-                    deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
-                elif timed_out and time.monotonic() > deadline:
-                    break
-                if counter is not None and progress is not None:
-                    _report_progress(counter, progress)
-                time.sleep(0.05)
-        finally:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, 9)
-                process.wait()
-            else:  # whatever the tests started must not outlive them
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, 9)
-        if counter is not None and progress is not None:
-            _report_progress(counter, progress)  # the last count, however fast the run was
         output.seek(0)
         text = output.read()[-20000:].decode("utf-8", "replace")
-    return process.returncode, text, timed_out
+    return end.returncode if end.returncode is not None else -9, text, end.interrupted
 
 
 def _report_progress(counter: Path, progress: Callable[[int, int], None]) -> None:
@@ -339,6 +319,25 @@ def error_lines(output: str) -> list[str]:
         if line.startswith(ERROR_MARKERS) or "Error" in line.split(":", 1)[0]
     ]
     return picked[-ERROR_LINES:]
+
+
+def without_calls(workload: Workload, indices: tuple[int, ...]) -> Workload:
+    """``workload`` less the recorded calls at ``indices`` (rewritten beside the original:
+    ``<name>.kept.pkl``); what is left is counted again."""
+    with workload.path.open("rb") as handle:
+        data = pickle.load(handle)
+    dropped = set(indices)
+    data["calls"] = [c for i, c in enumerate(data["calls"]) if i not in dropped]
+    path = workload.path.with_suffix(".kept.pkl")
+    with path.open("wb") as handle:
+        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return dataclasses.replace(
+        workload,
+        path=path,
+        calls=len(data["calls"]),
+        original_seconds=sum(float(c["seconds"]) for c in data["calls"]),
+        left_out=workload.left_out + len(dropped),
+    )
 
 
 def _absolute(rootdir: Path, node: str) -> str:
