@@ -23,6 +23,7 @@ from speedsmith.search.strategies import REVISING, StrategyConfig, run_search
 from speedsmith.settings import Settings
 from speedsmith.target import Target, interpreter_problem, resolve_target
 from speedsmith.verify.verifier import (
+    VerifyConfig,
     profile,
     sandbox_refusal,
     side_effect_refusal,
@@ -86,6 +87,7 @@ class _Run:
         self.recorded_calls = 0
         self.sandbox: tuple[str, ...] = ()
         self.target: Target | None = None
+        self.checks: VerifyConfig | None = None
 
     def report(self, verdict: str, reason: str, **fields: object) -> OptimizeReport:
         self.seconds["total"] = time.perf_counter() - self.started
@@ -168,6 +170,7 @@ def _optimize(
     problem = interpreter_problem(target)
     if problem is not None:
         return run.report("error", problem)
+    checks = run.checks = VerifyConfig.build(target, run.settings)
 
     with tempfile.TemporaryDirectory(prefix="speedsmith-") as tmp:
         progress("workload", f"Recording calls from the project's tests ({target.python})")
@@ -190,7 +193,7 @@ def _optimize(
         allowed: tuple[str, ...] = ()
         if refusal is None:
             progress("workload", f"Checking the original is deterministic ({workload.calls} calls)")
-            baseline = verify(target, run.qualname, workload, None, run.settings, cancel=cancel)
+            baseline = verify(target, run.qualname, workload, None, checks, cancel=cancel)
             if baseline.equivalent and baseline.irreproducible:
                 # Calls whose test arranged what the replay cannot (a mock): the final gate
                 # still runs those tests; the replay checks the others, once more on its own.
@@ -200,7 +203,7 @@ def _optimize(
                     "workload",
                     f"Left out {workload.left_out} calls that depend on their test's set-up",
                 )
-                baseline = verify(target, run.qualname, workload, None, run.settings, cancel=cancel)
+                baseline = verify(target, run.qualname, workload, None, checks, cancel=cancel)
             run.sandbox = baseline.sandbox_layers
             allowed = baseline.effects
             refusal = side_effect_refusal(run.qualname, baseline, run.settings)
@@ -234,7 +237,7 @@ def _optimize(
                 run.qualname,
                 workload,
                 candidate,
-                run.settings,
+                checks,
                 cancel=cancel,
                 allowed_effects=allowed,
             ),
@@ -264,7 +267,9 @@ def _hot_lines(
         return "", 0.0
     progress("verification", f"Profiling {run.qualname} on the recorded calls")
     started = time.perf_counter()
-    found = profile(run.target or run.path, run.qualname, workload, run.settings, cancel=cancel)
+    found = profile(
+        run.target or run.path, run.qualname, workload, run.checks or run.settings, cancel=cancel
+    )
     try:
         text = hot_lines_text(found.lines, find_function(disk, run.qualname))
     except SpeedsmithError:

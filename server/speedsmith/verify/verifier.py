@@ -50,12 +50,65 @@ class Verdict:
     signal beside the timing; None where the counters are not readable (``counters_readable``)."""
 
 
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Everything verification needs, built once per run from the settings and the target
+    (``VerifyConfig.build``) and handed to every ``verify`` and ``profile`` call."""
+
+    target: Target
+    rel_tol: float
+    abs_tol: float
+    exception_messages: bool
+    generated_examples: int
+    generated_seconds: float
+    timing_max_rounds: int
+    timing_max_seconds: float
+    min_speedup: float
+    sandbox: str
+    candidate_timeout_seconds: float
+    candidate_memory_mb: int
+    instructions: bool
+    """The interpreter can count CPU instructions (probed once: ``counters_readable``)."""
+
+    MIN_ROUND_SECONDS = 0.005
+
+    @classmethod
+    def build(cls, target: Target, settings: Settings) -> VerifyConfig:
+        return cls(
+            target=target,
+            rel_tol=settings.float_rel_tol,
+            abs_tol=settings.float_abs_tol,
+            exception_messages=settings.compare_exception_messages,
+            generated_examples=settings.generated_examples,
+            generated_seconds=settings.generated_seconds,
+            timing_max_rounds=settings.timing_max_rounds,
+            timing_max_seconds=settings.timing_max_seconds,
+            min_speedup=settings.min_speedup,
+            sandbox=settings.sandbox,
+            candidate_timeout_seconds=settings.candidate_timeout_seconds,
+            candidate_memory_mb=settings.candidate_memory_mb,
+            instructions=counters_readable(target.python),
+        )
+
+    def limits(self, extra_seconds: float = 0.0) -> Limits:
+        return Limits(
+            cpu_seconds=int(self.candidate_timeout_seconds + extra_seconds) + 5,
+            memory_bytes=self.candidate_memory_mb << 20,
+        )
+
+
+def _config_for(file: Any, qualname: str, settings: Settings | VerifyConfig) -> VerifyConfig:
+    if isinstance(settings, VerifyConfig):
+        return settings
+    return VerifyConfig.build(as_target(file, qualname, settings), settings)
+
+
 def verify(
     file: Any,
     qualname: str,
     workload: Workload,
     candidate: str | None,
-    settings: Settings,
+    settings: Settings | VerifyConfig,
     *,
     timing: bool = True,
     cancel: threading.Event | None = None,
@@ -66,26 +119,26 @@ def verify(
     ``allowed_effects``: what the original itself attempted (its baseline ``Verdict.effects``);
     a candidate attempting anything else is not equivalent."""
     started = time.perf_counter()
-    target = as_target(file, qualname, settings)
-    min_round_seconds = 0.005
+    verify_config = _config_for(file, qualname, settings)
+    target = verify_config.target
     config: dict[str, Any] = {
         "sys_path": list(target.sys_path),
         "module": target.module,
         "qualname": target.qualname,
         "workload": str(workload.path),
         "candidate": candidate,
-        "rel_tol": settings.float_rel_tol,
-        "abs_tol": settings.float_abs_tol,
-        "exception_messages": settings.compare_exception_messages,
-        "generated_examples": settings.generated_examples,
-        "generated_seconds": settings.generated_seconds,
+        "rel_tol": verify_config.rel_tol,
+        "abs_tol": verify_config.abs_tol,
+        "exception_messages": verify_config.exception_messages,
+        "generated_examples": verify_config.generated_examples,
+        "generated_seconds": verify_config.generated_seconds,
         "allowed_effects": list(allowed_effects),
         "timing": None
         if candidate is None or not timing
         else {
-            "max_rounds": settings.timing_max_rounds,
-            "min_round_seconds": min_round_seconds,
-            "instructions": counters_readable(target.python),
+            "max_rounds": verify_config.timing_max_rounds,
+            "min_round_seconds": VerifyConfig.MIN_ROUND_SECONDS,
+            "instructions": verify_config.instructions,
         },
     }
     original: list[float] = []
@@ -100,24 +153,20 @@ def verify(
         original.append(float(message["original"]))
         new.append(float(message["candidate"]))
         if len(original) % 2 == 0:
-            current = decide(original, new, min_speedup=settings.min_speedup)
+            current = decide(original, new, min_speedup=verify_config.min_speedup)
             if current.state != "undecided":
                 decision.append(current)
                 return False
         return True
 
-    limits = Limits(
-        cpu_seconds=int(settings.candidate_timeout_seconds) + 5,
-        memory_bytes=settings.candidate_memory_mb << 20,
-    )
-    budget = settings.candidate_timeout_seconds + settings.timing_max_seconds
+    budget = verify_config.candidate_timeout_seconds + verify_config.timing_max_seconds
     try:
         run = run_harness(
             config,
             read_only_paths=_read_only_paths(target, workload),
             python=target.python,
-            sandbox=settings.sandbox,
-            limits=limits,
+            sandbox=verify_config.sandbox,
+            limits=verify_config.limits(),
             timeout_seconds=budget,
             on_message=on_message,
             cancel=cancel,
@@ -163,7 +212,7 @@ def verify(
     final = (
         decision[0]
         if decision
-        else decide(original, new, min_speedup=settings.min_speedup, final=True)
+        else decide(original, new, min_speedup=verify_config.min_speedup, final=True)
     )
     if final.rounds == 0:
         return Verdict(
@@ -251,7 +300,7 @@ def profile(
     file: Any,
     qualname: str,
     workload: Workload,
-    settings: Settings,
+    settings: Settings | VerifyConfig,
     *,
     cancel: threading.Event | None = None,
 ) -> Profile:
@@ -261,7 +310,8 @@ def profile(
     """
     started = time.perf_counter()
     try:
-        target = as_target(file, qualname, settings)
+        verify_config = _config_for(file, qualname, settings)
+        target = verify_config.target
         config: dict[str, Any] = {
             "sys_path": list(target.sys_path),
             "module": target.module,
@@ -276,12 +326,9 @@ def profile(
             config,
             read_only_paths=_read_only_paths(target, workload),
             python=target.python,
-            sandbox=settings.sandbox,
-            limits=Limits(
-                cpu_seconds=int(settings.candidate_timeout_seconds + PROFILE_SECONDS) + 5,
-                memory_bytes=settings.candidate_memory_mb << 20,
-            ),
-            timeout_seconds=settings.candidate_timeout_seconds + PROFILE_SECONDS,
+            sandbox=verify_config.sandbox,
+            limits=verify_config.limits(PROFILE_SECONDS),
+            timeout_seconds=verify_config.candidate_timeout_seconds + PROFILE_SECONDS,
             cancel=cancel,
         )
         found = next((m for m in run.messages if m.get("phase") == "profile"), None)
