@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--model", dest="model_path", help="a GGUF file instead of the embedded model")
     opt.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1: all)")
     opt.add_argument("--min-speedup", type=float, help="required lower 95%% bound (default 1.1)")
-    opt.add_argument("--backend", choices=["llama", "replay", "openai"], help="llama, replay or openai")
+    opt.add_argument(
+        "--backend", choices=["llama", "replay", "openai"], help="llama, replay or openai"
+    )
     opt.add_argument("--replay-file", help="candidates for the replay backend (JSON)")
     _sandbox_arguments(opt)
     _python_argument(opt)
