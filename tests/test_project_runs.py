@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from speedsmith.settings import Settings
 from speedsmith.target import resolve_target
 from speedsmith.workload import record_workload, selection
 
@@ -208,3 +209,43 @@ def test_calls_that_depend_on_their_tests_set_up(
     assert report.verdict == verdict, report.reason
     assert report.recorded_calls == calls
     assert reason in report.reason
+
+
+@pytest.mark.parametrize(
+    ("files", "file"),
+    [
+        pytest.param(
+            {
+                "src/acme/tools/text.py": "def shout(s):\n    return s.upper()\n",
+                "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+                "tests/test_text.py": "from acme.tools.text import shout\n\n\n"
+                "def test_shout():\n    assert shout('a') == 'A'\n    assert shout('') == ''\n",
+            },
+            "src/acme/tools/text.py",
+            id="namespace-package-src",
+        ),
+        pytest.param(
+            {
+                "acme/tools/__init__.py": "",
+                "acme/tools/text.py": "def shout(s):\n    return s.upper()\n",
+                "tests/test_text.py": "from acme.tools.text import shout\n\n\n"
+                "def test_shout():\n    assert shout('a') == 'A'\n    assert shout('') == ''\n",
+            },
+            "acme/tools/text.py",
+            id="regular-package-inside-namespace-package",
+        ),
+    ],
+)
+def test_namespace_packages_record_and_verify(
+    make_project, tmp_path: Path, files: dict[str, str], file: str
+):
+    from speedsmith.verify.verifier import verify
+
+    project = make_project(files)
+    target = resolve_target(project.path(file), "shout")
+    assert target.module == "acme.tools.text"
+    workload = record_workload(target, out_dir=tmp_path)
+    assert (workload.calls, workload.run_error, workload.error) == (2, "", "")
+    assert verify(target, "shout", workload, None, Settings()).equivalent
+    wrong = "def shout(s):\n    return s.lower()\n"
+    assert not verify(target, "shout", workload, wrong, Settings(), timing=False).equivalent
