@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 
-from speedsmith.isolate import FunctionInfo, string_continuation_lines
+from speedsmith.isolate import FunctionInfo, RegionInfo, string_continuation_lines
 from speedsmith.report import FunctionEdit
 
 
@@ -56,6 +56,30 @@ def function_edit(source: str, fn: FunctionInfo, new_function: str) -> FunctionE
         lines.pop(0)
     new_text = _reindent("\n".join(lines), fn.indent, _line_ending(source, fn))
     return FunctionEdit(start_byte=fn.start_byte, end_byte=fn.end_byte, new_text=new_text)
+
+
+def region_edit(
+    source: str, fn: FunctionInfo, region: RegionInfo, replacement: str
+) -> FunctionEdit:
+    """The edit that replaces only ``region``'s lines of ``fn`` (as found in ``source``) with
+    ``replacement`` (code at column 0, as ``search.region.replacement_of`` gives it), indented
+    to the region's place; every other byte of the file stays. It runs from the start of the
+    region's first line to the end of its last line's text (before its line ending), and
+    blank lines stay empty and lines continuing a multi-line string are left alone, as in
+    ``function_edit``."""
+    data = source.encode("utf-8")
+    lines = data.split(b"\n")
+    start = sum(len(line) + 1 for line in lines[: region.start_line])
+    last = lines[region.end_line]
+    end = sum(len(line) + 1 for line in lines[: region.end_line]) + len(last.rstrip(b"\r"))
+    ending = "\r\n" if last.endswith(b"\r") else "\n"
+    indent = fn.indent + region.indent
+    keep = string_continuation_lines(replacement)
+    new_lines = [
+        line if index in keep else (indent + line if line.strip() else "")
+        for index, line in enumerate(replacement.split("\n"))
+    ]
+    return FunctionEdit(start_byte=start, end_byte=end, new_text=ending.join(new_lines))
 
 
 def apply_edit(source: str, edit: FunctionEdit) -> str:

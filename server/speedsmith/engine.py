@@ -13,12 +13,21 @@ from pathlib import Path
 
 from speedsmith import edits
 from speedsmith.errors import Cancelled, SpeedsmithError
-from speedsmith.isolate import FunctionInfo, collect_context, find_function
+from speedsmith.isolate import (
+    FunctionInfo,
+    Region,
+    RegionError,
+    RegionInfo,
+    collect_context,
+    find_function,
+    snap_region,
+)
 from speedsmith.llm.base import Backend
-from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
+from speedsmith.report import CandidateCounts, FunctionEdit, OptimizeReport, TokenCounts
 from speedsmith.search import budget as budgets
 from speedsmith.search.core import SearchResult
 from speedsmith.search.prompt import hot_lines_text
+from speedsmith.search.region import replacement_of
 from speedsmith.search.strategies import REVISING, StrategyConfig, run_search
 from speedsmith.settings import Settings
 from speedsmith.target import Target, interpreter_problem, resolve_target
@@ -76,8 +85,18 @@ def model_name(settings: Settings) -> str:
 class _Run:
     """One optimisation: its inputs, timings, and the report it ends with."""
 
-    def __init__(self, path: Path, qualname: str, settings: Settings, source: str | None):
+    def __init__(
+        self,
+        path: Path,
+        qualname: str,
+        settings: Settings,
+        source: str | None,
+        region: Region | None = None,
+    ):
         self.path = path
+        self.region = region
+        """The lines asked for (0-based, inclusive); ``self.snapped`` once snapped."""
+        self.snapped: RegionInfo | None = None
         self.qualname = qualname
         self.settings = settings
         self.source = source
@@ -101,6 +120,11 @@ class _Run:
             recorded_calls=self.recorded_calls,
             sandbox=self.sandbox,
             python=self.target.python if self.target is not None else "",
+            region=(
+                (self.snapped.start_line + 1, self.snapped.end_line + 1)
+                if self.snapped is not None
+                else None
+            ),
             **fields,  # type: ignore[arg-type]
         )
 
@@ -114,15 +138,23 @@ def optimize(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     backend: Backend | None = None,
+    region: Region | None = None,
 ) -> OptimizeReport:
     """Optimise ``qualname`` in the file at ``path``.
+
+    ``region`` (0-based lines of ``source``, inclusive; ``isolate.Region``) asks for a rewrite
+    of those statements only: the selection is snapped to whole statements of one block
+    (``isolate.snap_region``; one that reaches the ``def`` line means the whole function), the
+    model writes only their replacement, and the whole function with it spliced in is verified
+    as always. The report's ``region`` gives the lines rewritten (1-based) and its ``edit``
+    covers only them, so the rest of the function stays byte for byte.
 
     ``source`` is the editor's text of the file (defaults to the file on disk); the returned
     report's ``edit`` is relative to it. User-level problems (no tests reach the function,
     syntax errors, missing model...) come back as verdict ``refused``/``error`` with a reason;
     never raises except ``speedsmith.errors.Cancelled`` once ``cancel`` is set.
     """
-    run = _Run(Path(path).resolve(), qualname, settings, source)
+    run = _Run(Path(path).resolve(), qualname, settings, source, region)
     report = progress or (lambda phase, message: None)
     try:
         return _optimize(run, report, cancel, backend)
@@ -163,6 +195,11 @@ def _optimize(
         on_disk = None
     if on_disk != fn.source:
         return run.report("refused", f"{run.qualname} has unsaved changes: save the file first")
+    if run.region is not None:
+        try:
+            run.snapped = snap_region(source, fn, run.region)
+        except RegionError as err:
+            return run.report("refused", str(err))
     weak = sandbox_refusal(run.settings)
     if weak is not None:
         return run.report("refused", weak)
@@ -226,7 +263,7 @@ def _optimize(
         budget = budgets.resolve(
             run.settings.budget,
             run.settings.budget_seconds,
-            budgets.candidate_tokens(fn.source),
+            budgets.candidate_tokens(run.snapped.text if run.snapped else fn.source),
         )
         result = run_search(
             fn,
@@ -248,6 +285,7 @@ def _optimize(
             progress=progress,
             cancel=cancel,
             hot_lines=hot_lines,
+            region=run.snapped,
         )
         run.seconds["generation"] = time.perf_counter() - started - result.verification_seconds
         run.seconds["verification"] = result.verification_seconds + profiled
@@ -334,7 +372,7 @@ def _conclude(
         run.seconds["verification"] = run.seconds.get("verification", 0.0) + (
             time.perf_counter() - started
         )
-        edit = edits.function_edit(source, fn, attempt.source)
+        edit = _edit(run, source, fn, attempt.source)
         new_source = edits.apply_edit(source, edit)
         return run.report(
             "improved",
@@ -359,6 +397,15 @@ def _conclude(
     if result.early_stop:
         reason = f"stopped early, {result.stopped.replace(':', ' -', 1)}; {reason}"
     return run.report("no-improvement", reason, candidates=counts, tokens=tokens)
+
+
+def _edit(run: _Run, source: str, fn: FunctionInfo, candidate: str) -> FunctionEdit:
+    """The edit for a verified candidate: only the region's lines when one was asked for."""
+    if run.snapped is not None:
+        replacement = replacement_of(candidate, fn.source, run.snapped)
+        if replacement is not None:
+            return edits.region_edit(source, fn, run.snapped, replacement)
+    return edits.function_edit(source, fn, candidate)
 
 
 def _display_path(path: Path) -> str:

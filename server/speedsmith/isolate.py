@@ -22,7 +22,7 @@ from functools import lru_cache
 import tree_sitter_python as tspython
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
-from speedsmith.errors import SourceError, TargetNotFound
+from speedsmith.errors import SourceError, SpeedsmithError, TargetNotFound
 
 
 @dataclass(frozen=True)
@@ -547,3 +547,171 @@ def parse_candidate(text: str) -> FunctionInfo:
         if function.type == "function_definition":
             return _function_info(data, function, _continuation_rows(root))
     raise SourceError("no function definition at the top level")
+
+
+# --- regions: whole statements of one block of a function ---------------------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    """Lines of a file to rewrite: 0-based, ``end_line`` inclusive (the editor's or the
+    command line's selection; ``snap_region`` makes it whole statements of one block)."""
+
+    start_line: int
+    end_line: int
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """A region of a function after snapping: whole statements of one block."""
+
+    start_line: int
+    """0-based line of the file where the first statement starts."""
+    end_line: int
+    """0-based line of the file where the last statement ends (inclusive)."""
+    first: int
+    """The same lines in ``FunctionInfo.source`` (0-based): ``start_line - fn.start_line``."""
+    last: int
+    indent: str
+    """The statements' indentation in ``FunctionInfo.source`` (the function's own removed)."""
+    text: str
+    """The region's lines of ``FunctionInfo.source``, with ``indent`` removed (column 0)."""
+    snapped: bool
+    """The selection was widened (or narrowed past blank lines and comments) to get here."""
+
+    @property
+    def lines_text(self) -> str:
+        """``lines a-b`` (1-based, as editors number lines)."""
+        a, b = self.start_line + 1, self.end_line + 1
+        return f"line {a}" if a == b else f"lines {a}-{b}"
+
+
+class RegionError(SpeedsmithError):
+    """A selection that is no region of the function (the message says why)."""
+
+
+def _statements(block: Node) -> list[Node]:
+    return [child for child in block.named_children if child.type != "comment"]
+
+
+def _inner_blocks(statement: Node) -> list[Node]:
+    """The blocks of a compound statement: its body and those of its clauses
+    (``elif``/``else``/``except``/``finally``/``case``), not those of nested statements."""
+    found: list[Node] = []
+    for child in statement.named_children:
+        if child.type == "block":
+            found.append(child)
+        elif child.type.endswith("_clause") or child.type in ("case_clause", "block"):
+            found.extend(_inner_blocks(child))
+    return found
+
+
+def _is_docstring(statement: Node, function: Node) -> bool:
+    body = function.child_by_field_name("body")
+    return (
+        body is not None
+        and statement.parent == body
+        and _statements(body)[:1] == [statement]
+        and statement.type == "expression_statement"
+        and statement.named_child_count == 1
+        and statement.named_children[0].type in ("string", "concatenated_string")
+    )
+
+
+def _function_node(root: Node, fn: FunctionInfo) -> Node:
+    for node in _function_nodes(root):
+        if _span(node).start_byte == fn.start_byte and _span(node).end_byte == fn.end_byte:
+            return node
+    raise TargetNotFound(f"function {fn.qualname!r} is no longer at its place in this file")
+
+
+def snap_region(source: str, fn: FunctionInfo, region: Region) -> RegionInfo | None:
+    """The whole statements of one block of ``fn`` that ``region`` selects.
+
+    A selection inside one block takes every statement it touches (a partly selected statement
+    is taken whole); one that spans blocks snaps outward to the statements of the innermost
+    block holding all of it (a selected ``for`` body line plus the line after the loop: the
+    whole loop and that line). Blank lines and comments at its ends are left out, and so is
+    the docstring. None when the selection reaches the ``def`` line or the decorators: that is
+    the whole function. Raises RegionError when nothing is left (only blank lines, comments
+    or the docstring) or the lines lie outside the function; SourceError if ``source`` does
+    not parse.
+    """
+    data, tree = _parse(source)
+    function = _function_node(tree.root_node, fn)
+    body = function.child_by_field_name("body")
+    low, high = sorted((region.start_line, region.end_line))
+    if high < fn.start_line or low > fn.end_line:
+        raise RegionError(
+            f"lines {low + 1}-{high + 1} are outside {fn.qualname} "
+            f"(lines {fn.start_line + 1}-{fn.end_line + 1})"
+        )
+    colon = [
+        c for c in function.children if c.type == ":" and body and c.end_byte <= body.start_byte
+    ]
+    header_row = colon[-1].end_point.row if colon else function.start_point.row
+    if body is None or low <= header_row or body.start_point.row == header_row:
+        return None  # the def line (or ``def f(x): return x``): the whole function
+    high = min(high, fn.end_line)
+    block = body
+    while True:
+        touched = [
+            s for s in _statements(block) if s.start_point.row <= high and s.end_point.row >= low
+        ]
+        touched = [s for s in touched if not _is_docstring(s, function)]
+        if not touched:
+            raise RegionError(
+                f"{_lines_text(low, high)} of {fn.qualname} hold no statement to rewrite "
+                "(only blank lines, comments or the docstring)"
+            )
+        if len(touched) == 1:
+            inner = next(
+                (
+                    b
+                    for b in _inner_blocks(touched[0])
+                    if b.start_point.row <= low
+                    and high <= b.end_point.row
+                    and b.start_point.row > touched[0].start_point.row
+                ),
+                None,
+            )
+            if inner is not None:
+                block = inner
+                continue
+        break
+    first_row, last_row = touched[0].start_point.row, touched[-1].end_point.row
+    indent = _indent(data, touched[0])
+    relative = indent[len(fn.indent) :] if indent.startswith(fn.indent) else indent
+    first, last = first_row - fn.start_line, last_row - fn.start_line
+    lines = fn.source.split("\n")[first : last + 1]
+    keep = _continuation_rows(tree.root_node, touched[0].start_byte, touched[-1].end_byte)
+    text = _dedent("\n".join(["", *lines]), first_row - 1, relative, keep)[1:]
+    selected_rows = set(range(low, high + 1))
+    return RegionInfo(
+        start_line=first_row,
+        end_line=last_row,
+        first=first,
+        last=last,
+        indent=relative,
+        text=text,
+        snapped=selected_rows != set(range(first_row, last_row + 1)),
+    )
+
+
+def _lines_text(low: int, high: int) -> str:
+    return f"line {low + 1}" if low == high else f"lines {low + 1}-{high + 1}"
+
+
+def functions_in_lines(source: str, start_line: int, end_line: int) -> tuple[FunctionInfo, ...]:
+    """The functions a selection of lines touches, in file order: those whose lines overlap it,
+    leaving out functions nested in another one that does. Raises SourceError."""
+    low, high = sorted((start_line, end_line))
+    touched = [fn for fn in parse_functions(source) if fn.start_line <= high and fn.end_line >= low]
+    return tuple(
+        fn
+        for fn in touched
+        if not any(
+            other is not fn and other.start_byte <= fn.start_byte and fn.end_byte <= other.end_byte
+            for other in touched
+        )
+    )

@@ -61,6 +61,9 @@ class OptimizeReport:
     python: str = ""
     """The interpreter that ran the project's tests and the candidates ('' before it was
     resolved)."""
+    region: tuple[int, int] | None = None
+    """First and last line (1-based, inclusive) of the statements rewritten when a region was
+    asked for (``engine.optimize(region=...)``); None: the whole function."""
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``--json`` object (see README)."""
@@ -68,6 +71,7 @@ class OptimizeReport:
         data.pop("edit")
         data["ci95"] = list(self.ci95) if self.ci95 else None
         data["sandbox"] = list(self.sandbox)
+        data["region"] = list(self.region) if self.region else None
         return data
 
     def summary(self) -> str:

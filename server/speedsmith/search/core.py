@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from speedsmith.errors import Cancelled
-from speedsmith.isolate import Context, FunctionInfo
+from speedsmith.isolate import Context, FunctionInfo, RegionInfo
 from speedsmith.llm.base import (
     Backend,
     Generation,
@@ -33,6 +33,7 @@ from speedsmith.llm.base import (
 )
 from speedsmith.search.budget import Meter
 from speedsmith.search.prompt import FENCE, extract, normalised
+from speedsmith.search.region import extract_region
 from speedsmith.verify.verifier import Verdict
 
 Verifier = Callable[[str], Verdict]
@@ -143,6 +144,9 @@ class Slot:
     branch: int = 0
     hypothesis: str = ""
     parent: int | None = None
+    region: RegionInfo | None = None
+    """The statements the candidate rewrites (``search/region.py``); None: the search's own
+    region, or the whole function."""
 
 
 Request = tuple[Prompt, float, Slot]
@@ -216,8 +220,11 @@ class Search:
         progress: Progress,
         cancel: threading.Event | None = None,
         hot_lines: str = "",
+        region: RegionInfo | None = None,
     ):
         self.fn = fn
+        self.region = region
+        """Rewrite only these statements (``search/region.py``); None: the whole function."""
         self.context = context
         self.backend = backend
         self.verifier = verifier
@@ -290,7 +297,11 @@ class Search:
             reply = prompt.prefill_code + reply
         code = reply.split(FENCE)[0]
         hit_cap = generation.completion_tokens >= cap and FENCE not in generation.text
-        extracted = extract(code, self.fn, hit_cap=hit_cap)
+        region = slot.region or self.region
+        if region is not None:
+            extracted = extract_region(code, self.fn, region, hit_cap=hit_cap)
+        else:
+            extracted = extract(code, self.fn, hit_cap=hit_cap)
         return Draft(
             extracted.source,
             extracted.error,

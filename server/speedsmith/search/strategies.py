@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from speedsmith.isolate import Context, FunctionInfo
+from speedsmith.isolate import Context, FunctionInfo, RegionInfo
 from speedsmith.llm.base import Backend
 from speedsmith.search.budget import BudgetSpec, Meter
 from speedsmith.search.core import (
@@ -102,10 +102,13 @@ def run_search(
     clock: Callable[[], float] = time.perf_counter,
     hot_lines: str = "",
     tools: bool = True,
+    region: RegionInfo | None = None,
 ) -> SearchResult:
     """Spend ``budget`` with the strategy ``config.name``; ``hot_lines`` (where the original
     spends its time, ``prompt.hot_lines_text``) goes into every revision prompt. With
-    ``tools``, the zero-token candidates (``tools.tool_candidates``) are verified first."""
+    ``tools``, the zero-token candidates (``tools.tool_candidates``) are verified first. With
+    ``region`` (``isolate.snap_region``), every candidate rewrites only those statements
+    (``search/region.py``) and no tool runs (tools rewrite the whole function)."""
     if config.name not in _RUNNERS:
         raise ValueError(f"unknown strategy {config.name!r}: expected one of {STRATEGIES}")
     search = Search(
@@ -120,9 +123,10 @@ def run_search(
         progress=progress,
         cancel=cancel,
         hot_lines=hot_lines,
+        region=region,
     )
     try:
-        if tools:
+        if tools and region is None:
             progress("generation", "Rewriting with tools (no tokens)")
             search.add_tool_candidates(tool_candidates(fn, context))
         _RUNNERS[config.name](search, config)
@@ -137,7 +141,7 @@ def run_search(
 def _samples(search: Search, count: int | None, round: int = 0, start: int = 0) -> list[int]:
     """``count`` independent samples (None: as many as the budget pays for), verified; the
     temperatures continue the spread from sample ``start``."""
-    prompt = build_prompt(search.fn, search.context)
+    prompt = build_prompt(search.fn, search.context, region=search.region)
     indices = range(start, start + count) if count is not None else itertools.count(start)
     return search.round(
         (prompt, temperature_for(index, search.temperature), Slot(round=round)) for index in indices
@@ -161,7 +165,7 @@ def _revise(
     round = first_round
     while search.can_generate():
         if current is None:
-            prompt = build_prompt(search.fn, search.context)
+            prompt = build_prompt(search.fn, search.context, region=search.region)
         else:
             prompt = build_revision_prompt(
                 search.fn,
@@ -169,6 +173,7 @@ def _revise(
                 search.revisable(current),
                 search.feedback(current),
                 hot_lines=search.hot_lines,
+                region=search.region,
             )
         temperature = search.temperature + 0.1 * min(stale, 4)
         made = search.round([(prompt, temperature, Slot(round=round, parent=current))])
@@ -222,6 +227,7 @@ def _beam(search: Search, config: StrategyConfig, seeds: list[int], first_round:
                 search.revisable(member),
                 search.feedback(member),
                 hot_lines=search.hot_lines,
+                region=search.region,
             )
             for child in range(config.beam_expand):
                 temperature = temperature_for(child, search.temperature)
@@ -325,7 +331,7 @@ def maxmode_strategy(search: Search, config: StrategyConfig) -> None:
             idea = ideas.active[branch]
             base = _branch_best(search, branch, adopted[branch], latest[branch])
             if base is None:
-                prompt = build_prompt(search.fn, search.context, idea=idea)
+                prompt = build_prompt(search.fn, search.context, idea=idea, region=search.region)
             else:
                 prompt = build_revision_prompt(
                     search.fn,
@@ -334,6 +340,7 @@ def maxmode_strategy(search: Search, config: StrategyConfig) -> None:
                     search.feedback(base),
                     idea=idea,
                     hot_lines=search.hot_lines,
+                    region=search.region,
                 )
             temperature = temperature_for(branch, search.temperature)
             slot = Slot(round=round, branch=branch, hypothesis=idea, parent=base)

@@ -1,0 +1,186 @@
+"""Region rewrites: the model rewrites only some statements of a function.
+
+A region (``isolate.RegionInfo``: whole statements of one block, found by ``snap_region``) is
+shown to the model inside its function, between two marker comments, and again on its own;
+the model writes only the region's replacement. The candidate that is verified is the whole
+function with the region's lines replaced (``splice``): the replacement re-indented to the
+region's indentation, every other line of the function byte for byte. Verification does not
+change: the whole function's recorded calls, equivalence and timing.
+
+Line numbers here are 0-based lines of ``FunctionInfo.source`` (``RegionInfo.first`` and
+``last``, inclusive).
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+from speedsmith.isolate import Context, FunctionInfo, RegionInfo, string_continuation_lines
+from speedsmith.llm.base import Prompt
+from speedsmith.search.prompt import FENCE, SYSTEM, Extracted, _block, _context_parts
+from speedsmith.search.strip import strip
+
+START_MARKER = "# >>> rewrite from here"
+END_MARKER = "# <<< to here"
+ASK_REGION = (
+    "Make the marked lines of this Python function faster. The code before and after them "
+    "stays as it is, so they must leave every variable the later code uses with the same value."
+)
+EXAMPLE_FUNCTION = f"""def total_price(prices, qty):
+    {START_MARKER}
+    total = 0
+    for i in range(len(prices)):
+        total = total + prices[i] * qty[i]
+    {END_MARKER}
+    return total"""
+EXAMPLE_REGION = """total = 0
+for i in range(len(prices)):
+    total = total + prices[i] * qty[i]"""
+EXAMPLE_FAST = "total = sum(p * q for p, q in zip(prices, qty))"
+WRITE = "Write only the new code for the marked lines:"
+
+
+def splice(function_source: str, region: RegionInfo, replacement: str) -> str:
+    """``function_source`` with its lines ``region.first..last`` replaced by ``replacement``
+    (code at column 0), re-indented to ``region.indent``. Blank lines stay empty and lines that
+    continue a multi-line string keep their whitespace (it is the string's value)."""
+    lines = function_source.split("\n")
+    text = replacement.replace("\r\n", "\n").strip("\n")
+    keep = string_continuation_lines(text)
+    new = [
+        line if index in keep else (region.indent + line if line.strip() else "")
+        for index, line in enumerate(text.split("\n"))
+    ]
+    return "\n".join([*lines[: region.first], *new, *lines[region.last + 1 :]])
+
+
+def replacement_of(candidate: str, function_source: str, region: RegionInfo) -> str | None:
+    """The region's new code (column 0) in ``candidate``, a spliced function (``splice``);
+    None when ``candidate`` does not keep the lines around the region."""
+    old = function_source.split("\n")
+    lines = candidate.split("\n")
+    after = len(old) - region.last - 1
+    if lines[: region.first] != old[: region.first] or (
+        after and lines[len(lines) - after :] != old[region.last + 1 :]
+    ):
+        return None
+    middle = lines[region.first : len(lines) - after]
+    keep = string_continuation_lines("\n".join(middle))
+    return "\n".join(
+        line if index in keep or not line.startswith(region.indent) else line[len(region.indent) :]
+        for index, line in enumerate(middle)
+    )
+
+
+def shown_function(fn: FunctionInfo, region: RegionInfo) -> str:
+    """The function as the model sees it (no docstring, no comments: ``strip.strip``) with the
+    region between ``START_MARKER`` and ``END_MARKER``, at the region's indentation."""
+    stripped = strip(fn.source)
+    shown = stripped.code.split("\n")
+    mapped = [line for line in stripped.lines[region.first : region.last + 1] if line is not None]
+    if not mapped:  # cannot happen for a region of statements; show it unmarked
+        return stripped.code
+    first, last = min(mapped), max(mapped)
+    return "\n".join(
+        [
+            *shown[:first],
+            region.indent + START_MARKER,
+            *shown[first : last + 1],
+            region.indent + END_MARKER,
+            *shown[last + 1 :],
+        ]
+    )
+
+
+def region_code(region: RegionInfo) -> str:
+    """The region's code as the model is shown it on its own (no comments)."""
+    return strip(region.text).code
+
+
+def _region_prompt(user: str) -> Prompt:
+    example = (
+        f"{ASK_REGION}\n\n{_block(EXAMPLE_FUNCTION)}\n\nThe marked lines:\n\n"
+        f"{_block(EXAMPLE_REGION)}\n\n{WRITE}",
+        _block(EXAMPLE_FAST),
+    )
+    return Prompt(
+        system=SYSTEM, user=user, examples=(example,), prefill=f"{FENCE}python\n", prefill_code=""
+    )
+
+
+def build_region_prompt(
+    fn: FunctionInfo, context: Context, region: RegionInfo, idea: str | None = None
+) -> Prompt:
+    """Ask for a faster replacement of the region's statements only."""
+    code = strip(fn.source).code
+    lines = [ASK_REGION, "", *_context_parts(context, code), _block(shown_function(fn, region))]
+    lines += ["", "The marked lines:", "", _block(region_code(region))]
+    if idea:
+        lines += ["", f"Idea: {idea}."]
+    lines += ["", WRITE]
+    return _region_prompt("\n".join(lines))
+
+
+def build_region_revision_prompt(
+    fn: FunctionInfo,
+    context: Context,
+    region: RegionInfo,
+    previous: str,
+    feedback: str,
+    idea: str | None = None,
+    hot_lines: str = "",
+) -> Prompt:
+    """Ask to revise an earlier replacement of the region; ``previous`` is the earlier
+    candidate (a spliced function) or, when it did not parse, the reply as written."""
+    code = strip(fn.source).code
+    earlier = replacement_of(previous, fn.source, region)
+    shown_earlier = strip(earlier).code if earlier is not None else previous
+    lines = [ASK_REGION, "", *_context_parts(context, code), _block(shown_function(fn, region))]
+    lines += ["", "The marked lines:", "", _block(region_code(region)), ""]
+    lines += ["An earlier rewrite of them:", "", _block(shown_earlier), "", f"Result: {feedback}"]
+    if hot_lines:
+        lines.append(hot_lines)
+    if idea:
+        lines.append(f"Idea: {idea}.")
+    lines += ["", "Write a corrected, faster version of only the marked lines:"]
+    return _region_prompt("\n".join(lines))
+
+
+def _whole_function(code: str, fn: FunctionInfo) -> bool:
+    first = next((line for line in code.splitlines() if line.strip()), "")
+    return first.lstrip().startswith((f"def {fn.name}(", f"async def {fn.name}(", "@"))
+
+
+def extract_region(
+    text: str, fn: FunctionInfo, region: RegionInfo, hit_cap: bool = False
+) -> Extracted:
+    """The candidate function for a reply that rewrites ``region``: the reply's statements
+    (trailing junk cut until the spliced function parses) spliced into the function.
+
+    ``hit_cap`` as in ``prompt.extract``: a reply that used every token it was allowed is
+    complete only when a line at column 0 follows the code that parses; otherwise it is
+    ``truncated``. A reply that rewrote the whole function is rejected: the region's
+    surroundings must stay verbatim.
+    """
+    code = textwrap.dedent(text.split(FENCE)[0].replace("\t", "    ")).strip("\n")
+    if not code.strip():
+        return Extracted(None, "empty reply", truncated=hit_cap)
+    if _whole_function(code, fn):
+        return Extracted(None, "rewrote the whole function, not the marked lines")
+    lines = code.splitlines()
+    error = "no statements"
+    for end in range(len(lines), 0, -1):
+        statements = "\n".join(lines[:end])
+        candidate = splice(fn.source, region, statements)
+        try:
+            ast.parse(candidate)
+        except (SyntaxError, ValueError) as err:
+            error = str(err)
+            continue
+        if hit_cap and not any(line[:1].strip() for line in lines[end:]):
+            break
+        return Extracted(candidate, "")
+    if hit_cap:
+        return Extracted(None, "truncated: cut off at the token cap", truncated=True)
+    return Extracted(None, f"does not parse: {error}")
