@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 
 from speedsmith import __version__, edits
-from speedsmith.errors import Cancelled, ModelError
+from speedsmith.errors import Cancelled, ModelError, SpeedsmithError
+from speedsmith.isolate import Region, functions_in_lines
 from speedsmith.report import OptimizeReport
 from speedsmith.settings import (
     DEFAULTS,
@@ -39,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     opt = sub.add_parser("optimize", help="optimise one function, verified against your tests")
-    opt.add_argument("target", help="path/to/module.py::function (or ::Class.method)")
+    opt.add_argument(
+        "target",
+        help="path/to/module.py::function (or ::Class.method), or path/to/module.py:START-END "
+        "(1-based lines: the selected statements of one function, or every function they touch)",
+    )
     opt.add_argument(
         "--budget",
         help="quick|standard|max (600/2000/8000 generated tokens), N >= 100 tokens, "
@@ -136,10 +141,72 @@ def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings
 
 def _optimize(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
-    target = _target(args.target, err)
-    if target is None:
+    lines = LINES.match(args.target)
+    if lines is None:
+        target = _target(args.target, err)
+        if target is None:
+            return 2
+        found: list[tuple[Path, str, Region | None]] | None = [(*target, None)]
+    else:
+        found = _line_targets(Path(lines[1]), int(lines[2]), int(lines[3]), err)
+    if found is None:
         return 2
-    file, qualname = target
+    codes, objects = [], []
+    for file, qualname, region in found:  # several: one after another (--apply: each applied)
+        display = args.target if len(found) == 1 else f"{file}::{qualname}"
+        code, data = _optimize_one(args, err, file, qualname, region, display)
+        codes.append(code)
+        if data is not None:
+            objects.append(data)
+        if code == 130:
+            break
+    if args.json and objects:
+        print(json.dumps(objects[0] if len(found) == 1 else objects, indent=2))
+    return max(codes)
+
+
+LINES = re.compile(r"^(.+):(\d+)-(\d+)$")
+"""``path/to/module.py:START-END``: 1-based lines, inclusive."""
+
+
+def _line_targets(
+    file: Path, start: int, end: int, err: Console
+) -> list[tuple[Path, str, Region | None]] | None:
+    """What ``FILE:START-END`` names: the selected statements of the one function holding the
+    lines (a region), or each function the lines touch (whole)."""
+    if not file.is_file():
+        err.print(f"[red]error:[/] no such file: {file}")
+        return None
+    if start < 1 or end < start:
+        err.print(
+            f"[red]error:[/] lines must be START-END with 1 <= START <= END, not {start}-{end}"
+        )
+        return None
+    try:
+        source = file.read_text(encoding="utf-8")
+        functions = functions_in_lines(source, start - 1, end - 1)
+    except (OSError, UnicodeDecodeError, SpeedsmithError) as error:
+        err.print(f"[red]error:[/] {error}")
+        return None
+    if not functions:
+        err.print(f"[red]error:[/] no function on lines {start}-{end} of {file}")
+        return None
+    if len(functions) == 1:
+        [fn] = functions
+        inside = fn.start_line <= start - 1 and end - 1 <= fn.end_line
+        return [(file, fn.qualname, Region(start - 1, end - 1) if inside else None)]
+    return [(file, fn.qualname, None) for fn in functions]
+
+
+def _optimize_one(
+    args: argparse.Namespace,
+    err: Console,
+    file: Path,
+    qualname: str,
+    region: Region | None,
+    display: str,
+) -> tuple[int, dict[str, Any] | None]:
+    """Optimise one function (or region): the exit status and the ``--json`` object."""
     settings = settings_for(file, args, err)
     from speedsmith.engine import optimize
 
@@ -155,24 +222,22 @@ def _optimize(args: argparse.Namespace) -> int:
             bar.update(task, description=f"[bold]{phase}[/]: {text}", completed=done, total=total)
 
         try:
-            report = optimize(file, qualname, settings, progress=progress)
+            report = optimize(file, qualname, settings, progress=progress, region=region)
         except (Cancelled, KeyboardInterrupt):
             err.print("cancelled")
-            return 130
-    _print_report(report, err, display=args.target)
+            return 130, None
+    _print_report(report, err, display=display)
     if args.apply and report.verdict == "improved" and report.edit is not None:
         text = file.read_text(encoding="utf-8")
         # The engine read the same file; refuse if it changed meanwhile.
         if report.original and report.original not in _dedented_sources(text, qualname):
             err.print("[red]error:[/] the file changed during the search; nothing written")
-            return 1
+            return 1, None
         file.write_text(edits.apply_edit(text, report.edit), encoding="utf-8")
         err.print(f"applied to {file}")
-    if args.json:
-        data: dict[str, Any] = report.to_json()
-        data["target"] = args.target
-        print(json.dumps(data, indent=2))
-    return 1 if report.verdict == "error" else 0
+    data: dict[str, Any] = report.to_json()
+    data["target"] = display
+    return (1 if report.verdict == "error" else 0), data
 
 
 def _dedented_sources(text: str, qualname: str) -> set[str]:
@@ -189,6 +254,9 @@ def _print_report(report: OptimizeReport, err: Console, *, display: str) -> None
         report.verdict, "red"
     )
     err.print(f"[bold {colour}]{report.verdict}[/] {display}: {report.reason}")
+    if report.region is not None:
+        first, last = report.region
+        err.print(f"region: lines {first}-{last} (the rest of the function unchanged)")
     c = report.candidates
     if c.generated:
         rate = f"{100 * c.parsed / c.generated:.0f}%"
