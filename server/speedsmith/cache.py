@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from speedsmith.isolate import FunctionInfo, collect_context
+from speedsmith.paths import cache_dir
 from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
 from speedsmith.settings import Settings, to_wire
 from speedsmith.target import project_root
@@ -45,16 +46,6 @@ IRRELEVANT_SETTINGS = frozenset(
 )
 """Wire names of settings that do not change what a run may conclude (only how fast it gets
 there or whether it runs at all). ``budget`` is relevant: a larger budget may find more."""
-
-
-def cache_root() -> Path:
-    """``$SPEEDSMITH_CACHE_DIR``, else the platform's user cache directory for speedsmith."""
-    override = os.environ.get("SPEEDSMITH_CACHE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("speedsmith"))
 
 
 def normalize_source(source: str) -> str:
@@ -163,10 +154,10 @@ class CachedResult:
 
 
 class ResultCache:
-    """Results under ``directory`` (default ``cache_root() / "results"``)."""
+    """Results under ``directory`` (default ``cache_dir() / "results"``)."""
 
     def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory if directory is not None else cache_root() / "results"
+        self.directory = directory if directory is not None else cache_dir() / "results"
 
     def _file(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"

