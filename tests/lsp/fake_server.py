@@ -8,7 +8,11 @@ The script is the JSON file named by the ``replayFile`` setting::
      "verdict": "improved",                   # or no-improvement, refused, error
      "reason": "...",
      "new_text": "def f():\\n    return 1",   # for ``improved``: replaces the function
-     "noise": false}                          # print to stdout, in-process and from a child
+     "noise": false,                          # print to stdout, in-process and from a child
+     "child_pid_file": null,                  # run a child for the whole run (pid written
+                                              # there), killed when the run ends, as the
+                                              # engine does with its sandboxed children
+     "wait_for_file": null}                   # after the steps, block until this file exists
 
 It only knows top-level functions (``def name`` at column 0), which is all the tests use.
 """
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import speedsmith.engine
 from speedsmith.errors import Cancelled
@@ -47,7 +52,9 @@ def fake_optimize(
     source: str | None = None,
     progress: speedsmith.engine.ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    **more: Any,
 ) -> OptimizeReport:
+    """``engine.optimize``'s signature (options it gains later, e.g. a region, are ignored)."""
     assert settings.replay_file is not None
     script = json.loads(Path(settings.replay_file).read_text(encoding="utf-8"))
     text = path.read_text(encoding="utf-8") if source is None else source
@@ -55,15 +62,27 @@ def fake_optimize(
     if script.get("noise"):
         print("noise from the engine")
         subprocess.run([sys.executable, "-c", "print('noise from a child'); input()"], check=False)
-    for step in script.get("steps", []):
-        if cancel.wait(script.get("delay", 0.0)):
+    child = None
+    if script.get("child_pid_file"):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        Path(script["child_pid_file"]).write_text(str(child.pid), encoding="utf-8")
+    try:
+        for step in script.get("steps", []):
+            if cancel.wait(script.get("delay", 0.0)):
+                raise Cancelled("cancelled")
+            if progress is not None:
+                progress("generation", step)
+        if script.get("wait_for_cancel"):
+            cancel.wait(60)
+        release = script.get("wait_for_file")
+        while release and not Path(release).exists() and not cancel.wait(0.02):
+            pass
+        if cancel.is_set():
             raise Cancelled("cancelled")
-        if progress is not None:
-            progress("generation", step)
-    if script.get("wait_for_cancel"):
-        cancel.wait(60)
-    if cancel.is_set():
-        raise Cancelled("cancelled")
+    finally:
+        if child is not None:
+            child.kill()
+            child.wait()
     verdict = script["verdict"]
     improved = verdict == "improved"
     edit = None

@@ -25,6 +25,7 @@ from collections.abc import Generator
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -57,6 +58,27 @@ class SpeedsmithProtocol(LanguageServerProtocol):
         if general is not None and general.position_encodings is not None:
             general.position_encodings = [types.PositionEncodingKind.Utf16]
         return (yield from super().lsp_initialize(params))
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """pygls's, but a request whose params do not fit its method is still answered.
+
+        pygls raises while decoding such a request and never answers it, so the editor would
+        wait forever: answer ``MethodNotFound`` when nothing handles the method (whatever its
+        params), else ``InvalidParams``.
+        """
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            request_id = data.get("id") if isinstance(data, dict) else None
+            method = data.get("method") if isinstance(data, dict) else None
+            if isinstance(request_id, int | str) and isinstance(method, str):
+                answer: JsonRpcException = error
+                try:
+                    self._get_handler(method)
+                except JsonRpcMethodNotFound as missing:
+                    answer = missing
+                self._send_response(request_id, None, answer.to_response_error())
+            raise
 
 
 class SpeedsmithServer(LanguageServer):

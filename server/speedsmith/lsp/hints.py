@@ -352,10 +352,14 @@ class Hints:
         text = self.state.text(uri)
         if text is None:
             return None
-        fns = functions(text)
-        if fns is None:
+        # One lookup at the end of the line (inside a ``def`` header), not a walk of every
+        # function: hover stays cheap on long files.
+        offset = positions.position_to_byte(text, position.line, 2**31 - 1)
+        try:
+            at = isolate.function_at(text, offset)
+        except SpeedsmithError:
             return None
-        for fn in fns.values():
+        for fn in [at] if at is not None and not at.is_nested else []:
             line = def_line(fn)
             if position.line != line:
                 continue
