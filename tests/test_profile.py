@@ -22,7 +22,7 @@ from speedsmith.search.budget import BudgetSpec, candidate_tokens
 from speedsmith.search.prompt import HYPOTHESES_PREFILL, build_revision_prompt, hot_lines_text
 from speedsmith.search.strategies import REVISING, StrategyConfig, run_search
 from speedsmith.settings import STRATEGIES, Settings
-from speedsmith.verify.harness import _profile
+from speedsmith.verify.harness import _measure
 from speedsmith.verify.verifier import HotLine, Verdict, profile
 from speedsmith.workload import Workload, record_workload
 
@@ -160,7 +160,7 @@ def _line_of(fn: Callable[..., Any], marker: str = "# hottest") -> int:
     ],
 )
 def test_tracer_finds_the_hottest_line(fn: Any, calls: list[dict[str, Any]], hot: Any):
-    found = _profile(fn, calls, 2.0)
+    found = _measure.line_profile(fn, calls, 2.0)
     assert found["calls"] == len(calls)
     assert found["lines"][0][0] == _line_of(hot)
     assert 0 < sum(seconds for _, _, seconds in found["lines"]) <= found["seconds"] + 1e-9
@@ -169,7 +169,7 @@ def test_tracer_finds_the_hottest_line(fn: Any, calls: list[dict[str, Any]], hot
 def test_tracer_stops_at_its_time_cap():
     slow = [_call([i % 3000 for i in range(100000)])] * 3
     started = time.perf_counter()
-    found = _profile(_dedupe, slow, 0.2)
+    found = _measure.line_profile(_dedupe, slow, 0.2)
     assert time.perf_counter() - started < 1.5, "the traced call is cut short"
     assert found["calls"] == 0 and found["lines"][0][0] == _line_of(_dedupe)
 

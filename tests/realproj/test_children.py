@@ -27,6 +27,8 @@ CHILDREN = [
     PLUGIN_DIR / "speedsmith_capture.py",
     PLUGIN_DIR / "speedsmith_candidate.py",
     VERIFY / "harness.py",
+    VERIFY / "replay.py",
+    VERIFY / "measure.py",
     VERIFY / "jail.py",
     VERIFY / "audit.py",
     VERIFY / "equivalence.py",
@@ -111,7 +113,7 @@ def test_children_import_and_snapshot_on_python_39(tmp_path: Path):
 import importlib.util, pickle, sys
 sys.path[:0] = [{str(PLUGIN_DIR)!r}]
 import speedsmith_candidate, speedsmith_capture
-for name in ("harness", "jail", "audit", "equivalence"):
+for name in ("harness", "replay", "measure", "jail", "audit", "equivalence"):
     path = {str(VERIFY)!r} + "/" + name + ".py"
     spec = importlib.util.spec_from_file_location("_child_" + name, path)
     module = importlib.util.module_from_spec(spec)

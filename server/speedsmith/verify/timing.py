@@ -1,7 +1,7 @@
 """The timing decision: is the candidate faster than the original, with statistics?
 
 Each round times the whole recorded workload once for each function (interleaved in one
-process, see ``harness``). The per-round ratio original/candidate is analysed on a log scale:
+process, see ``measure.py``). The per-round ratio original/candidate is analysed on a log scale:
 the speedup is the geometric mean of the ratios and its confidence interval is Student's t
 interval of the mean log-ratio (scipy). Decisions are sequential (the caller looks after
 every other round, from ``min_rounds`` on) and asymmetric, because the two errors cost
