@@ -15,8 +15,14 @@ from speedsmith.isolate import find_function
 from speedsmith.search.prompt import extract
 from speedsmith.settings import Settings
 from speedsmith.target import interpreter_problem, resolve_target
-from speedsmith.verify.verifier import sandbox_refusal, side_effect_refusal, verify
-from speedsmith.workload import record_workload, without_calls
+from speedsmith.verify.verifier import (
+    VerifyConfig,
+    replay_original,
+    sandbox_refusal,
+    side_effect_refusal,
+    verify,
+)
+from speedsmith.workload import record_workload
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,8 @@ def check_candidate(
             why = workload.run_error or workload.error
             why = why or f"no test calls {qualname}: nothing to verify against"
             return done(False, why, error=True)
-        baseline = verify(target, qualname, workload, None, settings, cancel=cancel)
-        if baseline.equivalent and baseline.irreproducible:  # see engine: mocked calls
-            workload = without_calls(workload, baseline.irreproducible)
-            baseline = verify(target, qualname, workload, None, settings, cancel=cancel)
+        checks = VerifyConfig.build(target, settings)
+        workload, baseline = replay_original(target, workload, checks, cancel=cancel)
         refusal = side_effect_refusal(qualname, baseline, settings)
         if refusal is None and not baseline.equivalent:
             refusal = f"the original is not deterministic: {baseline.reason}"
@@ -101,7 +105,7 @@ def check_candidate(
             qualname,
             workload,
             extracted.source,
-            settings,
+            checks,
             cancel=cancel,
             allowed_effects=baseline.effects,
         )

@@ -34,6 +34,7 @@ from speedsmith.target import Target, interpreter_problem, resolve_target
 from speedsmith.verify.verifier import (
     VerifyConfig,
     profile,
+    replay_original,
     sandbox_refusal,
     side_effect_refusal,
     verify,
@@ -42,7 +43,6 @@ from speedsmith.workload import (
     Workload,
     record_workload,
     run_tests_with_candidate,
-    without_calls,
 )
 
 ProgressFn = Callable[[str, str], None]
@@ -230,17 +230,13 @@ def _optimize(
         allowed: tuple[str, ...] = ()
         if refusal is None:
             progress("workload", f"Checking the original is deterministic ({workload.calls} calls)")
-            baseline = verify(target, run.qualname, workload, None, checks, cancel=cancel)
-            if baseline.equivalent and baseline.irreproducible:
-                # Calls whose test arranged what the replay cannot (a mock): the final gate
-                # still runs those tests; the replay checks the others, once more on its own.
-                workload = without_calls(workload, baseline.irreproducible)
-                run.recorded_calls = workload.calls
+            workload, baseline = replay_original(target, workload, checks, cancel=cancel)
+            run.recorded_calls = workload.calls
+            if workload.left_out:
                 progress(
                     "workload",
                     f"Left out {workload.left_out} calls that depend on their test's set-up",
                 )
-                baseline = verify(target, run.qualname, workload, None, checks, cancel=cancel)
             run.sandbox = baseline.sandbox_layers
             allowed = baseline.effects
             refusal = side_effect_refusal(run.qualname, baseline, run.settings)

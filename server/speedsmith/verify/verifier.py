@@ -18,7 +18,7 @@ from speedsmith.target import Target, resolve_target
 from speedsmith.verify.confine import SandboxUnavailable, strongest
 from speedsmith.verify.sandbox import Limits, run_harness
 from speedsmith.verify.timing import TimingDecision, decide
-from speedsmith.workload import Workload
+from speedsmith.workload import Workload, without_calls
 
 
 @dataclass(frozen=True)
@@ -347,6 +347,25 @@ def profile(
         raise
     except Exception:
         return Profile(seconds=time.perf_counter() - started)
+
+
+def replay_original(
+    target: Target,
+    workload: Workload,
+    checks: VerifyConfig,
+    *,
+    cancel: threading.Event | None = None,
+) -> tuple[Workload, Verdict]:
+    """The baseline: the original replayed on its own recording (twice, a determinism check).
+
+    Calls whose test arranged what the replay cannot (a mock: ``Verdict.irreproducible``)
+    are left out and the rest replayed once more on its own; the final gate still runs those
+    tests. Returns the workload to verify candidates on, and the baseline's verdict."""
+    baseline = verify(target, target.qualname, workload, None, checks, cancel=cancel)
+    if baseline.equivalent and baseline.irreproducible:
+        workload = without_calls(workload, baseline.irreproducible)
+        baseline = verify(target, target.qualname, workload, None, checks, cancel=cancel)
+    return workload, baseline
 
 
 def sandbox_refusal(settings: Settings) -> str | None:
