@@ -20,13 +20,14 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from speedsmith.cache import tests_fingerprint
 from speedsmith.errors import Cancelled
+from speedsmith.isolate import Region
 from speedsmith.lsp import edits
 from speedsmith.lsp.scheduler import Job
 from speedsmith.settings import to_wire
@@ -62,6 +63,41 @@ def optimize_arguments(args: Sequence[Any]) -> tuple[str, str]:
     return uri, qualname
 
 
+def optimize_request(args: Sequence[Any]) -> tuple[str, tuple[str, ...], Region | None]:
+    """What ``speedsmith.optimize`` is asked: the uri, the functions (one, or several from
+    ``{"qualnames": [...]}``: run one after another) and the region (``{"region":
+    {"startLine", "endLine"}}``, 0-based lines, inclusive; one function only)."""
+    if len(args) == 1 and isinstance(args[0], Mapping) and "qualnames" in args[0]:
+        uri, names = args[0].get("uri"), args[0].get("qualnames")
+        if not (
+            isinstance(uri, str)
+            and uri
+            and isinstance(names, list)
+            and names
+            and all(isinstance(n, str) and n for n in names)
+        ):
+            raise JsonRpcInvalidParams(
+                f"{OPTIMIZE_COMMAND} expects [{{'uri': str, 'qualnames': [str, ...]}}], "
+                f"got {list(args)!r}"
+            )
+        return uri, tuple(names), None
+    uri, qualname = optimize_arguments(args)
+    span = args[0].get("region") if isinstance(args[0], Mapping) else None
+    if span is None:
+        return uri, (qualname,), None
+    first = span.get("startLine") if isinstance(span, Mapping) else None
+    last = span.get("endLine") if isinstance(span, Mapping) else None
+    if not (_line(first) and _line(last)):
+        raise JsonRpcInvalidParams(
+            f"{OPTIMIZE_COMMAND}: region must be {{'startLine': int, 'endLine': int}}, got {span!r}"
+        )
+    return uri, (qualname,), Region(first, last)
+
+
+def _line(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 class Commands:
     """The handlers of speedsmith's commands."""
 
@@ -93,7 +129,7 @@ class Commands:
 
     async def optimize(self, *args: Any) -> dict[str, Any] | None:
         """``speedsmith.optimize``: the report's JSON, None if cancelled or not run."""
-        uri, qualname = optimize_arguments(args)
+        uri, qualnames, region = optimize_request(args)
         state = self.state
         document = state.document(uri)
         was_open = document is not None
@@ -116,10 +152,12 @@ class Commands:
         job = Job(
             token=f"speedsmith/{uuid.uuid4()}",
             uri=uri,
-            qualname=qualname,
+            qualname=qualnames[0] if len(qualnames) == 1 else f"{len(qualnames)} functions",
             version=document.version,
             text=text,
             was_open=was_open,
+            qualnames=qualnames,
+            region=region,
         )
         self.scheduler.add(job)  # an explicit request goes first
         try:
@@ -134,10 +172,9 @@ class Commands:
         settings = await state.settings_for(job.uri)
         loop = asyncio.get_running_loop()
 
-        def on_progress(phase: str, message: str) -> None:  # called on the worker thread
-            loop.call_soon_threadsafe(self._report, job, progress, f"{phase}: {message}")
+        names = job.qualnames or (job.qualname,)
 
-        def work() -> tuple[OptimizeReport, str]:
+        def work() -> tuple[list[OptimizeReport], str]:
             # Imported here, on the worker: the engine pulls in numpy/scipy (about a second),
             # which should delay neither the server's start nor its event loop.
             from speedsmith import engine
@@ -145,18 +182,31 @@ class Commands:
             if job.cancel.is_set():
                 raise Cancelled("cancelled before it started")
             tests = tests_fingerprint(path)  # the tests as this run finds them
-            report = engine.optimize(
-                path,
-                job.qualname,
-                settings,
-                source=job.text,
-                progress=on_progress,
-                cancel=job.cancel,
-            )
-            return report, tests
+            reports = []
+            for index, name in enumerate(names):  # several: one after another
+                if job.cancel.is_set():
+                    raise Cancelled("cancelled")
+                which = f"{name} ({index + 1}/{len(names)}) " if len(names) > 1 else ""
+
+                def on_progress(phase: str, message: str, which: str = which) -> None:
+                    # called on the worker thread
+                    text = f"{which}{phase}: {message}"
+                    loop.call_soon_threadsafe(self._report, job, progress, text)
+
+                report = engine.optimize(
+                    path,
+                    name,
+                    settings,
+                    source=job.text,
+                    progress=on_progress,
+                    cancel=job.cancel,
+                    region=job.region,
+                )
+                reports.append(report)
+            return reports, tests
 
         try:
-            report, tests = await self.scheduler.run_blocking(work)
+            reports, tests = await self.scheduler.run_blocking(work)
         except Cancelled:
             self._end(job, progress, CANCELLED)
             return None
@@ -173,7 +223,12 @@ class Commands:
             )
             return None
 
-        self.hints.record(job.uri, job.qualname, job.text, settings, report, tests)
+        for name, done in zip(names, reports, strict=True):
+            if done.region is None or done.verdict == "improved":  # a region's failure is its own
+                self.hints.record(job.uri, name, job.text, settings, done, tests)
+        if len(names) > 1:
+            return await self._conclude_all(job, path, progress, names, reports)
+        [report] = reports
         summary = report.summary()
         if report.verdict == "improved" and report.edit is not None:
             stale = self._stale(job)
@@ -193,6 +248,76 @@ class Commands:
             kind = types.MessageType.Error if report.verdict == "error" else types.MessageType.Info
             state.show(f"speedsmith: {job.qualname}: {summary}", kind)
         return report.to_json()
+
+    async def _conclude_all(
+        self,
+        job: Job,
+        path: Path,
+        progress: bool,
+        names: Sequence[str],
+        reports: Sequence[OptimizeReport],
+    ) -> dict[str, Any]:
+        """ "Optimize all N functions": one message per function, and the improved ones'
+        edits proposed together, as one edit of the version the run started from."""
+        state = self.state
+        improved = [
+            (name, report)
+            for name, report in zip(names, reports, strict=True)
+            if report.verdict == "improved" and report.edit is not None
+        ]
+        summary = "; ".join(f"{n}: {r.summary()}" for n, r in zip(names, reports, strict=True))
+        stale = self._stale(job) if improved else ""
+        if stale:
+            self._end(job, progress, f"Document {stale}; no edit applied")
+            state.show(
+                f"speedsmith: {path.name} {stale} while optimizing {job.qualname}; "
+                "no edit applied. Run Optimize again.",
+                types.MessageType.Warning,
+            )
+        else:
+            self._end(job, progress, summary)
+            applied = bool(improved) and await self._apply_all(job, [r for _, r in improved])
+            for name, report in zip(names, reports, strict=True):
+                if report.verdict == "improved" and not applied:
+                    continue
+                kind = (
+                    types.MessageType.Error if report.verdict == "error" else types.MessageType.Info
+                )
+                state.show(f"speedsmith: {name}: {report.summary()}", kind)
+        return {"reports": [report.to_json() for report in reports]}
+
+    async def _apply_all(self, job: Job, reports: Sequence[OptimizeReport]) -> bool:
+        """Send one ``workspace/applyEdit`` with every report's edit; whether it was applied."""
+        state = self.state
+        text_edits = [edits.text_edit(job.text, r.edit) for r in reports if r.edit is not None]
+        if not state.client_supports("workspace.apply_edit"):
+            for report in reports:
+                state.log(f"speedsmith: optimized {report.target}:\n{report.diff}")
+            state.show(
+                f"speedsmith: {job.qualname}: this editor cannot apply edits "
+                "(workspace/applyEdit), the new code is in the log",
+                types.MessageType.Warning,
+            )
+            return False
+        try:
+            result = await edits.apply(
+                state,
+                job.uri,
+                job.version,
+                text_edits,
+                label=f"speedsmith: optimize {job.qualname}",
+            )
+        except Exception as err:
+            state.show(f"speedsmith: applying the edit failed: {err}", types.MessageType.Error)
+            return False
+        if not result.applied:
+            reason = result.failure_reason or "no reason given"
+            state.show(
+                f"speedsmith: the editor did not apply the edits: {reason}",
+                types.MessageType.Warning,
+            )
+            return False
+        return True
 
     async def _begin(self, job: Job) -> bool:
         """Create the job's progress token and begin; False if the client can't show progress."""

@@ -32,10 +32,12 @@ def text_edit(text: str, edit: FunctionEdit) -> types.TextEdit:
 
 
 def workspace_edit(
-    state: State, uri: str, version: int | None, edit: types.TextEdit
+    state: State, uri: str, version: int | None, edit: types.TextEdit | list[types.TextEdit]
 ) -> types.WorkspaceEdit:
-    """A ``WorkspaceEdit`` of one text edit: versioned ``documentChanges`` when the client
-    supports them, else plain ``changes``."""
+    """A ``WorkspaceEdit`` of one text edit (or several, of disjoint ranges of the same
+    version): versioned ``documentChanges`` when the client supports them, else plain
+    ``changes``."""
+    edits = edit if isinstance(edit, list) else [edit]
     if state.client_supports("workspace.workspace_edit.document_changes"):
         return types.WorkspaceEdit(
             document_changes=[
@@ -43,15 +45,20 @@ def workspace_edit(
                     text_document=types.OptionalVersionedTextDocumentIdentifier(
                         uri=uri, version=version
                     ),
-                    edits=[edit],
+                    edits=list(edits),
                 )
             ]
         )
-    return types.WorkspaceEdit(changes={uri: [edit]})
+    return types.WorkspaceEdit(changes={uri: list(edits)})
 
 
 async def apply(
-    state: State, uri: str, version: int | None, edit: types.TextEdit, *, label: str
+    state: State,
+    uri: str,
+    version: int | None,
+    edit: types.TextEdit | list[types.TextEdit],
+    *,
+    label: str,
 ) -> types.ApplyWorkspaceEditResult:
     """Send ``workspace/applyEdit`` and return the editor's answer (raises if the request
     fails)."""

@@ -21,7 +21,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from speedsmith.isolate import Region
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,11 @@ class Job:
     """Whether the document was open in the editor when the run started."""
     cancel: threading.Event = field(default_factory=threading.Event)
     done: bool = False
+    qualnames: tuple[str, ...] = ()
+    """The functions to optimise one after another ("Optimize all N functions"); () means
+    ``(qualname,)``."""
+    region: Region | None = None
+    """Only these lines of the function (``engine.optimize(region=...)``)."""
 
 
 @dataclass
