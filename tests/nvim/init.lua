@@ -12,7 +12,9 @@
 -- (sum_of_squares), SPEEDSMITH_CURSOR_LINE (6, 1-based), SPEEDSMITH_EXPECT (text the buffer
 -- must end up containing; unset: any outcome is recorded), SPEEDSMITH_BUDGET (2),
 -- SPEEDSMITH_SEED (1), SPEEDSMITH_WAIT_MS (40000), SPEEDSMITH_SERVER_CACHE_DIR (the server's
--- SPEEDSMITH_CACHE_DIR).
+-- SPEEDSMITH_CACHE_DIR), SPEEDSMITH_SELECT_END_LINE (1-based: ask for the code actions of a
+-- selection from SPEEDSMITH_CURSOR_LINE to that line instead of a cursor), SPEEDSMITH_ACTION
+-- (the title to run; default "Optimize SPEEDSMITH_FUNCTION").
 
 local function env(name, default)
   local value = os.getenv(name)
@@ -158,6 +160,18 @@ local function main()
   -- Inside the function, e.g. sum_of_squares' loop line `for i in range(len(nums)):`.
   vim.api.nvim_win_set_cursor(0, { cursor_line, 8 })
   local params = vim.lsp.util.make_range_params(0, client.offset_encoding)
+  local select_end = tonumber(os.getenv('SPEEDSMITH_SELECT_END_LINE') or '')
+  if select_end then
+    -- What a visual selection gives vim.lsp.buf.code_action: from column 4 of the cursor's
+    -- line to column 12 of the last line.
+    params = vim.lsp.util.make_given_range_params(
+      { cursor_line, 4 },
+      { select_end, 12 },
+      bufnr,
+      client.offset_encoding
+    )
+  end
+  result.range = params.range
   params.context = { diagnostics = {}, triggerKind = 1 }
   local response, reason = client:request_sync('textDocument/codeAction', params, 10000, bufnr)
   if not response then
@@ -168,7 +182,10 @@ local function main()
   end
 
   local action
-  local wanted = 'Optimize ' .. qualname
+  local wanted = os.getenv('SPEEDSMITH_ACTION')
+  if wanted == nil or wanted == '' then
+    wanted = 'Optimize ' .. qualname
+  end
   for _, item in ipairs(response.result or {}) do
     table.insert(result.titles, item.title)
     if item.title == wanted then

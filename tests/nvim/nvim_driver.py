@@ -97,6 +97,8 @@ def run_nvim(
     wait_ms: int = 40_000,
     timeout_s: float = 55,
     server_cache: Path | None = None,
+    select_end_line: int | None = None,
+    action: str | None = None,
 ) -> NvimRun:
     """Run the code action flow on ``project/file`` once; raises NvimTimeout if nvim hangs."""
     nvim = find_nvim()
@@ -129,6 +131,8 @@ def run_nvim(
         ("SPEEDSMITH_REPLAY", replay),
         ("SPEEDSMITH_EXPECT", expect),
         ("SPEEDSMITH_SERVER_CACHE_DIR", server_cache),
+        ("SPEEDSMITH_SELECT_END_LINE", select_end_line),
+        ("SPEEDSMITH_ACTION", action),
     ):
         if value is None:
             env.pop(name, None)

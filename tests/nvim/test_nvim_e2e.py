@@ -96,6 +96,52 @@ def test_nvim_code_action_rewrites_the_buffer_not_the_file(tmp_path: Path) -> No
     assert sumsq.read_bytes() == original
 
 
+def test_nvim_optimize_selection_rewrites_only_the_loop(tmp_path: Path) -> None:
+    """A visual selection of the loop (lines 6-7): only those lines change in the buffer, at
+    the version the run started from."""
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURE_PROJECT, project)
+    sumsq = project / "sumsq.py"
+    original = sumsq.read_text(encoding="utf-8")
+    replay = tmp_path / "replay.json"
+    loops = ["total = sum(nums)", "for x in nums:\n    total += x * x"]
+    replay.write_text(json.dumps({"candidates": loops}), encoding="utf-8")
+    title = "Optimize selection (lines 6-7 of `sum_of_squares`)"
+
+    result = run(
+        project,
+        tmp_path / "home",
+        replay=replay,
+        expect="total += x * x",
+        cursor_line=6,
+        select_end_line=7,
+        action=title,
+    )
+
+    assert result["titles"] == [title, "Optimize sum_of_squares"]
+    report = result["execute"]["result"]
+    assert report["verdict"] == "improved", report
+    assert report["region"] == [6, 7]
+    old = original.split("\n")
+    expected = [*old[:5], "    for x in nums:", "        total += x * x", *old[7:]]
+    assert buffer_text(result) == "\n".join(expected)
+    [applied] = result["apply_edits"]
+    assert applied["reply"]["applied"] is True
+    edit = applied["params"]["edit"]
+    [edits] = (
+        [c["edits"] for c in edit["documentChanges"]]
+        if "documentChanges" in edit
+        else [*edit["changes"].values()]
+    )
+    [text_edit] = edits  # the loop's two lines only, in the text the run started from
+    last = len(old[6])
+    assert text_edit["range"] == {
+        "start": {"line": 5, "character": 0},
+        "end": {"line": 6, "character": last},
+    }
+    assert sumsq.read_text(encoding="utf-8") == original
+
+
 @pytest.mark.real_model
 def test_nvim_code_action_with_the_real_model(tmp_path: Path) -> None:
     if not embedded_model_path().is_file():
