@@ -91,3 +91,53 @@ def test_protocol_client(compiled: Path, tmp_path: Path) -> None:
     assert fix["kind"] == "quickfix"
     assert fix["version"] == 2
     assert fix["newText"].rstrip() == RIGHT.rstrip()
+
+
+def test_protocol_client_optimizes_a_selection(compiled: Path, tmp_path: Path) -> None:
+    """Lines 6-7 (the loop) selected as whole lines: the first action is "Optimize selection",
+    and the edit the server asks for replaces those two lines only, in version 1."""
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project)
+    original = (project / "sumsq.py").read_text(encoding="utf-8")
+    replay = tmp_path / "replay.json"
+    loops = ["total = sum(nums)", "for x in nums:\n    total += x * x"]
+    replay.write_text(json.dumps({"candidates": loops}), encoding="utf-8")
+    spec = tmp_path / "input.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "python": sys.executable,
+                "pythonPath": os.pathsep.join(
+                    [str(REPO / "server"), *filter(None, [os.environ.get("PYTHONPATH")])]
+                ),
+                "cacheDir": str(tmp_path / "cache"),
+                "project": str(project),
+                "replayFile": str(replay),
+                "selection": {"start": 5, "end": 6},
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    result = subprocess.run(
+        ["node", str(compiled), str(spec)], capture_output=True, text=True, timeout=300, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert [a["title"] for a in seen["actions"]] == [
+        "Optimize selection (lines 6-7 of `sum_of_squares`)",
+        "Optimize sum_of_squares",
+    ]
+    assert seen["report"]["verdict"] == "improved", seen["report"]
+    assert seen["report"]["region"] == [6, 7]
+    [params] = seen["applied"]
+    [change] = params["edit"]["documentChanges"]
+    assert change["textDocument"]["version"] == 1
+    [edit] = change["edits"]
+    old = original.split("\n")
+    assert edit["range"] == {
+        "start": {"line": 5, "character": 0},
+        "end": {"line": 6, "character": len(old[6])},
+    }
+    assert edit["newText"] == "    for x in nums:\n        total += x * x"

@@ -143,7 +143,10 @@ function updateStatus(): void {
   statusItem.show();
 }
 
+// The first enabled optimize command ("Optimize selection (...)" comes before the whole
+// function's action when text is selected); else why the first disabled one is not offered.
 function optimizeCommand(items: (Command | CodeAction)[] | null): Command | string | undefined {
+  let disabled: string | undefined;
   for (const item of items ?? []) {
     if (typeof item.command === 'string') {
       if (item.command === OPTIMIZE) {
@@ -153,13 +156,14 @@ function optimizeCommand(items: (Command | CodeAction)[] | null): Command | stri
     }
     const action = item as CodeAction;
     if (action.disabled) {
-      return action.disabled.reason;
+      disabled = disabled ?? action.disabled.reason;
+      continue;
     }
     if (action.command?.command === OPTIMIZE) {
       return action.command;
     }
   }
-  return undefined;
+  return disabled;
 }
 
 async function optimizeAtCursor(): Promise<void> {

@@ -4,14 +4,19 @@
 //
 //   node out/test/protocolClient.js input.json
 //
-// input.json: {"python", "pythonPath", "cacheDir", "project", "replayFile"}. Prints one JSON
-// object (what the client saw) on stdout; exits 1 on a protocol failure.
+// input.json: {"python", "pythonPath", "cacheDir", "project", "replayFile", "selection"?}.
+// Prints one JSON object (what the client saw) on stdout; exits 1 on a protocol failure. With
+// "selection" ({"start": line, "end": line}, 0-based), it asks for the code actions of that
+// selection instead, runs the first one ("Optimize selection (...)") and reports the edit the
+// server asked the client to apply.
 
 import * as cp from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import {
+  ApplyWorkspaceEditParams,
+  ApplyWorkspaceEditRequest,
   CodeAction,
   CodeActionKind,
   CodeActionRequest,
@@ -21,6 +26,7 @@ import {
   DidChangeTextDocumentNotification,
   DidOpenTextDocumentNotification,
   DidSaveTextDocumentNotification,
+  ExecuteCommandRequest,
   ExitNotification,
   InitializeRequest,
   InitializedNotification,
@@ -42,6 +48,7 @@ interface Input {
   cacheDir: string;
   project: string;
   replayFile: string;
+  selection?: { start: number; end: number };
 }
 
 const SLOW_LINE = '        total = total + nums[: i + 1][-1] * nums[i]';
@@ -82,6 +89,11 @@ async function main(): Promise<void> {
   });
   connection.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => null));
   connection.onRequest(WorkDoneProgressCreateRequest.type, () => null);
+  const applied: ApplyWorkspaceEditParams[] = [];
+  connection.onRequest(ApplyWorkspaceEditRequest.type, (params) => {
+    applied.push(params);
+    return { applied: true };
+  });
   connection.onNotification(LogMessageNotification.type, (params) => {
     process.stderr.write(`server log: ${params.message}\n`);
   });
@@ -120,6 +132,40 @@ async function main(): Promise<void> {
   await connection.sendNotification(DidOpenTextDocumentNotification.type, {
     textDocument: { uri, languageId: 'python', version: 1, text: original },
   });
+  if (input.selection) {
+    // As VS Code sends an editor selection of whole lines: to the start of the next line.
+    const selected = (await connection.sendRequest(CodeActionRequest.type, {
+      textDocument: { uri },
+      range: {
+        start: { line: input.selection.start, character: 0 },
+        end: { line: input.selection.end + 1, character: 0 },
+      },
+      context: { diagnostics: [], only: [CodeActionKind.RefactorRewrite] },
+    })) as CodeAction[] | null;
+    const first = selected?.[0]?.command;
+    const report = first
+      ? await deadline(
+          connection.sendRequest(ExecuteCommandRequest.type, {
+            command: first.command,
+            arguments: first.arguments,
+          }),
+          180,
+          'the selection run',
+        )
+      : null;
+    await connection.sendRequest(ShutdownRequest.type);
+    await connection.sendNotification(ExitNotification.type);
+    process.stdout.write(
+      JSON.stringify({
+        actions: (selected ?? []).map((a) => ({ title: a.title, arguments: a.command?.arguments })),
+        report,
+        applied,
+      }) + '\n',
+    );
+    await deadline(new Promise((resolve) => server.on('exit', resolve)), 20, 'server exit');
+    connection.dispose();
+    return;
+  }
   const actions = (await connection.sendRequest(CodeActionRequest.type, {
     textDocument: { uri },
     range: { start: { line: 3, character: 6 }, end: { line: 3, character: 6 } },
