@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from speedsmith.errors import SourceError
-from speedsmith.isolate import Context, FunctionInfo, RegionInfo, parse_candidate
+from speedsmith.isolate import Context, FunctionInfo, parse_candidate
 from speedsmith.llm.base import Prompt
 from speedsmith.search import patterns
 from speedsmith.search.rename import restore_parameter_names
@@ -141,19 +141,9 @@ def prompt_code(source: str) -> str:
     return strip(source).code
 
 
-def build_prompt(
-    fn: FunctionInfo,
-    context: Context,
-    idea: str | None = None,
-    region: RegionInfo | None = None,
-) -> Prompt:
+def build_prompt(fn: FunctionInfo, context: Context, idea: str | None = None) -> Prompt:
     """Ask for a faster rewrite; ``idea`` is an optimisation hypothesis to follow. The function
-    is shown without docstring and comments; detected patterns give the example and hints.
-    With ``region``, only those statements are asked for (``region.build_region_prompt``)."""
-    if region is not None:
-        from speedsmith.search.region import build_region_prompt  # region.py imports this one
-
-        return build_region_prompt(fn, context, region, idea=idea)
+    is shown without docstring and comments; detected patterns give the example and hints."""
     code = prompt_code(fn.source)
     found = _found(fn, context)
     lines = [ASK, "", *_context_parts(context, code), _block(code)]
@@ -172,17 +162,9 @@ def build_revision_prompt(
     feedback: str,
     idea: str | None = None,
     hot_lines: str = "",
-    region: RegionInfo | None = None,
 ) -> Prompt:
     """Ask to revise ``previous`` (an earlier candidate) given the verifier's ``feedback``;
-    ``hot_lines`` (``hot_lines_text``) says where the original spends its time. With
-    ``region``, only those statements (``region.build_region_revision_prompt``)."""
-    if region is not None:
-        from speedsmith.search.region import build_region_revision_prompt
-
-        return build_region_revision_prompt(
-            fn, context, region, previous, feedback, idea=idea, hot_lines=hot_lines
-        )
+    ``hot_lines`` (``hot_lines_text``) says where the original spends its time."""
     code = prompt_code(fn.source)
     found = _found(fn, context)
     lines = [ASK, "", *_context_parts(context, code), _block(code), ""]

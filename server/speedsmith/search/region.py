@@ -18,6 +18,7 @@ import textwrap
 
 from speedsmith.isolate import Context, FunctionInfo, RegionInfo, string_continuation_lines
 from speedsmith.llm.base import Prompt
+from speedsmith.search import prompt as whole
 from speedsmith.search.prompt import FENCE, SYSTEM, Extracted, _block, _context_parts
 from speedsmith.search.strip import strip
 
@@ -145,6 +146,38 @@ def build_region_revision_prompt(
         lines.append(f"Idea: {idea}.")
     lines += ["", "Write a corrected, faster version of only the marked lines:"]
     return _region_prompt("\n".join(lines))
+
+
+def build_prompt(
+    fn: FunctionInfo,
+    context: Context,
+    idea: str | None = None,
+    region: RegionInfo | None = None,
+) -> Prompt:
+    """``prompt.build_prompt``, or with ``region`` ``build_region_prompt``: what the search
+    strategies call."""
+    if region is None:
+        return whole.build_prompt(fn, context, idea=idea)
+    return build_region_prompt(fn, context, region, idea=idea)
+
+
+def build_revision_prompt(
+    fn: FunctionInfo,
+    context: Context,
+    previous: str,
+    feedback: str,
+    idea: str | None = None,
+    hot_lines: str = "",
+    region: RegionInfo | None = None,
+) -> Prompt:
+    """``prompt.build_revision_prompt``, or with ``region`` ``build_region_revision_prompt``."""
+    if region is None:
+        return whole.build_revision_prompt(
+            fn, context, previous, feedback, idea=idea, hot_lines=hot_lines
+        )
+    return build_region_revision_prompt(
+        fn, context, region, previous, feedback, idea=idea, hot_lines=hot_lines
+    )
 
 
 def _whole_function(code: str, fn: FunctionInfo) -> bool:

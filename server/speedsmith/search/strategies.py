@@ -47,11 +47,10 @@ from speedsmith.search.core import (
 from speedsmith.search.patterns import hypotheses as pattern_hypotheses
 from speedsmith.search.prompt import (
     build_hypotheses_prompt,
-    build_prompt,
-    build_revision_prompt,
     fallback_hypotheses,
     parse_hypotheses,
 )
+from speedsmith.search.region import build_prompt, build_revision_prompt
 from speedsmith.search.tools import tool_candidates
 from speedsmith.settings import DEFAULTS, STRATEGIES
 
