@@ -42,6 +42,10 @@ EXIT_WAIT_SECONDS = 10.0
 ends anyway."""
 
 
+SWITCH_INTERVAL_SECONDS = 0.0005
+"""The interpreter's thread switch interval in the server (the default is 0.005)."""
+
+
 class SpeedsmithProtocol(LanguageServerProtocol):
     """pygls' protocol, but positions are always UTF-16 code units.
 
@@ -58,6 +62,29 @@ class SpeedsmithProtocol(LanguageServerProtocol):
         if general is not None and general.position_encodings is not None:
             general.position_encodings = [types.PositionEncodingKind.Utf16]
         return (yield from super().lsp_initialize(params))
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """pygls's, without its leak: a notification handled by a generator or a coroutine
+        (``didOpen``, ``didChange``, ``didSave``, ``didClose``...) is filed under a fresh id
+        that no response ever removes, so each one kept about 1.8 KB for good (18 MB per
+        10,000 edits). Notifications can't be cancelled by id: forget them once done."""
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        if callback != self._check_handler_result:  # a request: its response removes it
+            return
+        future = self._request_futures.get(msg_id)
+        if future is None:
+            return
+        if future.done():
+            self._request_futures.pop(msg_id, None)
+        else:
+            future.add_done_callback(lambda _: self._request_futures.pop(msg_id, None))
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """pygls's, but a request whose params do not fit its method is still answered.
@@ -206,6 +233,9 @@ def start(tcp: str | None = None) -> None:
             level=logging.WARNING, stream=sys.stderr, format="speedsmith %(levelname)s %(message)s"
         )
         logging.getLogger("pygls").setLevel(logging.ERROR)
+    # The engine's thread holds the GIL in stretches; hand it back to the event loop more often
+    # than the default 5 ms, so codeAction and hover answer in a few ms while a search runs.
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = create_server()
     try:
         if tcp is not None:

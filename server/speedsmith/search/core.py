@@ -440,7 +440,8 @@ class Search:
         return indices
 
     def close(self) -> None:
-        """Stop the verification thread (after cancellation or an error: without waiting)."""
+        """Stop the verification thread: queued verifications are dropped, the running one is
+        waited for (it stops early once the search is cancelled)."""
         if self._verifying is not None:
             self._verifying.shutdown(wait=True, cancel_futures=True)
             self._verifying = None
