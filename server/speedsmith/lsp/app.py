@@ -18,6 +18,7 @@ Only this module knows the server class; the features receive the objects they u
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -84,7 +85,15 @@ class SpeedsmithProtocol(LanguageServerProtocol):
         if future.done():
             self._request_futures.pop(msg_id, None)
         else:
-            future.add_done_callback(lambda _: self._request_futures.pop(msg_id, None))
+            future.add_done_callback(lambda _: self._forget_later(msg_id))
+
+    def _forget_later(self, msg_id: Any) -> None:
+        """Drop ``msg_id`` on the event loop's next turn: a done callback may run while pygls
+        iterates over the table (``shutdown`` cancels everything in it)."""
+        try:
+            asyncio.get_running_loop().call_soon(self._request_futures.pop, msg_id, None)
+        except RuntimeError:  # no loop in this thread: nothing iterates the table here
+            self._request_futures.pop(msg_id, None)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """pygls's, but a request whose params do not fit its method is still answered.
