@@ -153,8 +153,22 @@ def interpreter_paths(python: str) -> tuple[str, ...]:
         return (str(Path(python).resolve().parent),)
     paths = [data["prefix"], data["base"], data["exec"], os.path.dirname(data["exe"])]
     paths += [p for p in data["paths"] if os.path.isabs(p)]
-    paths.append(str(Path(python).absolute().parent))
+    paths += _link_chain(python)
     return tuple(dict.fromkeys(str(Path(p)) for p in paths if os.path.exists(p)))
+
+
+def _link_chain(python: str) -> list[str]:
+    """The folders of every hop from ``python`` to the file it finally names: a link to a
+    virtualenv's ``python`` (itself a link) must find each hop inside the sandbox."""
+    folders = []
+    link = Path(python).absolute()
+    for _ in range(40):
+        folders.append(str(link.parent))
+        if not link.is_symlink():
+            break
+        hop = Path(os.readlink(link))
+        link = hop if hop.is_absolute() else link.parent / hop
+    return folders
 
 
 def homes() -> tuple[str, ...]:
