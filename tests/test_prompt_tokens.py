@@ -382,3 +382,35 @@ def test_the_reply_continues_the_prefilled_header(reply: str, expected: str | No
     else:
         assert draft.source is not None and expected in draft.source
         assert draft.source.startswith("def f(items):\n" + DOC)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param(
+            "def f(nums):\n     return sum(nums)",
+            "def f(nums):\n    return sum(nums)",
+            id="five-space-body",
+        ),
+        pytest.param(
+            "def f(a):\n  for x in a:\n    y = (1,\n         2)\n  return a",
+            "def f(a):\n    for x in a:\n        y = (1,\n             2)\n    return a",
+            id="two-space-levels-and-brackets-move-with-their-statement",
+        ),
+        pytest.param(
+            'def f(a):\n  s = """x\n   y"""\n  return s',
+            'def f(a):\n    s = """x\n   y"""\n    return s',
+            id="string-continuation-kept",
+        ),
+        pytest.param("def f(a):\n    return a", "def f(a):\n    return a", id="already-regular"),
+        pytest.param(
+            "def f(a):\n      if a:\n        return 1\n      return 2",
+            "def f(a):\n    if a:\n        return 1\n    return 2",
+            id="irregular-steps-mapped-by-level",
+        ),
+    ],
+)
+def test_regular_indentation(source: str, expected: str) -> None:
+    from speedsmith.search.strip import regular_indentation
+
+    assert regular_indentation(source) == expected

@@ -23,7 +23,7 @@ from speedsmith.isolate import Context, FunctionInfo, parse_candidate
 from speedsmith.llm.base import Prompt
 from speedsmith.search import patterns
 from speedsmith.search.rename import restore_parameter_names
-from speedsmith.search.strip import splice_docstring, strip
+from speedsmith.search.strip import regular_indentation, splice_docstring, strip
 
 if TYPE_CHECKING:
     from speedsmith.verify.verifier import HotLine
@@ -371,7 +371,7 @@ def extract(
         return Extracted(None, "changed the decorators or async-ness")
     if not model_reply:
         return Extracted(fn.source, "")
-    return Extracted(splice_docstring(fn.source, original.source), "")
+    return Extracted(splice_docstring(regular_indentation(fn.source), original.source), "")
 
 
 def normalised(source: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import tokenize
 from dataclasses import dataclass
 from functools import lru_cache
@@ -171,3 +172,49 @@ def splice_docstring(candidate: str, original: str) -> str:
     except SyntaxError:
         return candidate
     return result
+
+
+def regular_indentation(source: str, unit: int = 4) -> str:
+    """``source`` (a function at column 0) with its blocks indented by ``unit`` spaces per
+    level when the model used another regular step (a 5-space body, 2-space nesting); lines
+    inside brackets move with their statement, lines inside strings stay byte for byte.
+    Anything irregular, or that does not tokenize, is returned unchanged."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return source
+    widths: list[int] = []
+    depth = 0
+    level_of_line: dict[int, int] = {}
+    string_rows: set[int] = set()
+    for token in tokens:
+        if token.type == tokenize.INDENT:
+            depth += 1
+            if len(widths) < depth:
+                widths.append(len(token.string))
+            elif widths[depth - 1] != len(token.string):
+                return source  # the same level indented two ways
+        elif token.type == tokenize.DEDENT:
+            depth -= 1
+        elif token.type == tokenize.STRING and token.end[0] > token.start[0]:
+            string_rows.update(range(token.start[0] + 1, token.end[0] + 1))
+        row = token.start[0]
+        if row not in level_of_line and token.type not in (tokenize.DEDENT, tokenize.NL):
+            level_of_line[row] = depth
+    wanted = [unit * (level + 1) for level in range(len(widths))]
+    if widths == wanted or any(b <= a for a, b in itertools.pairwise(widths)):
+        return source
+    lines = source.split("\n")
+    for row, line in enumerate(lines, start=1):
+        level = level_of_line.get(row, 0)
+        if row in string_rows or level == 0 or not line.strip():
+            continue
+        shift = wanted[level - 1] - widths[level - 1]
+        present = len(line) - len(line.lstrip(" "))
+        lines[row - 1] = " " * max(present + shift, 0) + line.lstrip(" ")
+    result = "\n".join(lines)
+    try:
+        same = ast.dump(ast.parse(result)) == ast.dump(ast.parse(source))
+    except SyntaxError:
+        same = False
+    return result if same else source
