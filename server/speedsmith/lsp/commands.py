@@ -299,25 +299,7 @@ class Commands:
                 types.MessageType.Warning,
             )
             return False
-        try:
-            result = await edits.apply(
-                state,
-                job.uri,
-                job.version,
-                text_edits,
-                label=f"speedsmith: optimize {job.qualname}",
-            )
-        except Exception as err:
-            state.show(f"speedsmith: applying the edit failed: {err}", types.MessageType.Error)
-            return False
-        if not result.applied:
-            reason = result.failure_reason or "no reason given"
-            state.show(
-                f"speedsmith: the editor did not apply the edits: {reason}",
-                types.MessageType.Warning,
-            )
-            return False
-        return True
+        return await self._send(job, text_edits, "the editor did not apply the edits")
 
     async def _begin(self, job: Job) -> bool:
         """Create the job's progress token and begin; False if the client can't show progress."""
@@ -381,18 +363,29 @@ class Commands:
                 types.MessageType.Warning,
             )
             return False
+        return await self._send(
+            job, text_edit, f"the editor did not apply the edit to {job.qualname}"
+        )
+
+    async def _send(
+        self, job: Job, text_edits: types.TextEdit | list[types.TextEdit], refused: str
+    ) -> bool:
+        """``workspace/applyEdit`` for the version the job started from; False (and a message
+        saying why) when it failed or the editor refused."""
+        state = self.state
         try:
             result = await edits.apply(
-                state, job.uri, job.version, text_edit, label=f"speedsmith: optimize {job.qualname}"
+                state,
+                job.uri,
+                job.version,
+                text_edits,
+                label=f"speedsmith: optimize {job.qualname}",
             )
         except Exception as err:
             state.show(f"speedsmith: applying the edit failed: {err}", types.MessageType.Error)
             return False
         if not result.applied:
             reason = result.failure_reason or "no reason given"
-            state.show(
-                f"speedsmith: the editor did not apply the edit to {job.qualname}: {reason}",
-                types.MessageType.Warning,
-            )
+            state.show(f"speedsmith: {refused}: {reason}", types.MessageType.Warning)
             return False
         return True
