@@ -103,22 +103,15 @@ def main() -> None:
             )
     # prompt tokens per candidate with and without reuse
     before = (batcher.stats.prompt_tokens_evaluated, batcher.stats.generations)
-    batcher.generate(
-        prompts,
-        max_tokens=[8] * WIDTH,
-        temperatures=[1.0] * WIDTH,
-        seeds=list(range(WIDTH)),
-        stops=[()] * WIDTH,
-        reuse=True,
-    )
-    batcher.generate(
-        prompts,
-        max_tokens=[8] * WIDTH,
-        temperatures=[1.0] * WIDTH,
-        seeds=list(range(WIDTH)),
-        stops=[()] * WIDTH,
-        reuse=True,
-    )
+    for _ in range(2):  # the second batch finds the shared prefix already evaluated
+        batcher.generate(
+            prompts,
+            max_tokens=[8] * WIDTH,
+            temperatures=[1.0] * WIDTH,
+            seeds=list(range(WIDTH)),
+            stops=[()] * WIDTH,
+            reuse=True,
+        )
     reused = (batcher.stats.prompt_tokens_evaluated - before[0]) / (2 * WIDTH)
     before = batcher.stats.prompt_tokens_evaluated
     batcher.generate(
