@@ -18,12 +18,25 @@ original (comments, docstring and formatting elsewhere stay as they were):
 * ``local-aliases``: ``obj.method(...)`` and ``module.function(...)`` called inside a loop,
   where the name is bound before the loop and not rebound in it, are looked up once before the
   loop (``_out_append = out.append``);
-* ``combined``: all of the above, one after the other.
+* ``manual-count``: a loop that only counts its items into a mapping created empty just before
+  it (``d[k] += 1`` on a ``defaultdict(int)``, ``d[k] = d.get(k, 0) + 1``, ``if k in d``) becomes
+  ``d.update(Counter(...))``;
+* ``string-join``: ``s = ''`` before a loop that only does ``s += piece`` collects the pieces in
+  a list and joins them once after the loop;
+* ``minmax-inline``: ``min(a, b)`` / ``max(a, b)`` of the builtins become the conditional
+  expression they evaluate (``b if b < a else a``), without the call;
+* ``list-argument``: a generator expression given to ``str.join``, ``tuple``, ``sorted`` or
+  ``frozenset`` (which build a sequence from it first anyway) becomes a list comprehension;
+* ``combined``: all of them, one after the other (``TRANSFORMS`` order), after ruff's fixes.
+
+At most ``MAX_TOOL_CANDIDATES``: ruff's first, then each transform that changed something,
+and the last place is kept for ``combined`` when it differs from all of them.
 """
 
 from __future__ import annotations
 
 import ast
+import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -82,6 +95,16 @@ class _Source:
 
     def insert_before(self, statement: ast.stmt, text: str) -> None:
         self.inserts.append((statement.lineno - 1, self.indent_of(statement) + text))
+
+    def insert_after(self, statement: ast.stmt, text: str) -> None:
+        """A line right after the statement's last line, at the statement's indentation."""
+        line = statement.end_lineno  # type: ignore[attr-defined]
+        self.inserts.append((line, self.indent_of(statement) + text))
+
+    def replace_lines(self, first: ast.stmt, last: ast.stmt, lines: list[str]) -> None:
+        """Whole lines ``first`` to ``last`` (statements) become ``lines``."""
+        end = last.end_lineno - 1  # type: ignore[attr-defined]
+        self.edits.append(_Edit(first.lineno - 1, 0, end, len(self.lines[end]), "\n".join(lines)))
 
     def result(self) -> str | None:
         """The edited source, or None when nothing changed or it does not parse."""
@@ -418,11 +441,480 @@ def _attribute_stored(root: ast.AST, owner: str, attr: str) -> bool:
     )
 
 
+def _context_names(context: Context) -> set[str]:
+    """Names the module binds at its top level, among those the context shows (imports, the
+    constants the function uses, its helpers)."""
+    names: set[str] = set()
+    for text in (*context.imports, *context.globals_used, *context.helpers):
+        try:
+            tree = ast.parse(textwrap.dedent(text))
+        except SyntaxError:
+            continue
+        for statement in tree.body:
+            names |= _stored(statement)
+    return names
+
+
+def _builtin(name: str, fn: ast.AST, context: Context) -> bool:
+    """``name`` means the builtin in the function: neither it nor the module rebinds it."""
+    return name not in _stored(fn) and name not in _context_names(context)
+
+
+def _simple(node: ast.expr) -> bool:
+    """Evaluating it twice gives the same object and does nothing else."""
+    return isinstance(node, ast.Name | ast.Constant)
+
+
+def _in_scope_of(node: ast.AST, parents: dict[ast.AST, ast.AST], fn: ast.AST) -> bool:
+    """``node`` is in the function's own scope (not in a comprehension, lambda or nested def)."""
+    current = parents.get(node)
+    while current is not None and current is not fn:
+        if isinstance(current, (*COMPREHENSIONS, ast.Lambda, ast.FunctionDef, ast.ClassDef)):
+            return False
+        if isinstance(current, ast.AsyncFunctionDef):
+            return False
+        current = parents.get(current)
+    return True
+
+
+def _bare(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """A conditional expression can replace ``node`` without parentheses."""
+    parent = parents.get(node)
+    if isinstance(parent, ast.Return | ast.Assign | ast.AnnAssign | ast.Expr):
+        return True
+    return isinstance(parent, ast.Call) and node in parent.args
+
+
+def minmax_inline(source: str, context: Context) -> str | None:
+    """``min(a, b)`` / ``max(a, b)`` (two positional arguments, the builtins) become the
+    conditional expression the builtin evaluates: ``b if b < a else a`` / ``b if b > a else a``
+    (the first argument wins ties, as in the builtin). An argument that is not a name or a
+    constant is evaluated once into a fresh local (``:=``); at most one of the two may be, so
+    the arguments are still evaluated left to right; not inside comprehensions or lambdas."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    _tree, fn = parsed
+    parents = _parents(fn)
+    usable = {name for name in ("min", "max") if _builtin(name, fn, context)}
+    out = _Source(source)
+    taken = _all_names(fn)
+
+    def call_of(node: ast.AST) -> ast.Call | None:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in usable
+            and len(node.args) == 2
+            and not node.keywords
+            and not any(isinstance(a, ast.Starred) for a in node.args)
+        ):
+            return node
+        return None
+
+    def convert(call: ast.Call, walrus: bool) -> str | None:
+        first, second = call.args
+        texts: list[str] = []
+        for argument in (first, second):
+            inner = call_of(argument)
+            converted = None if inner is None else convert(inner, walrus)
+            if inner is not None and converted is None:
+                return None
+            texts.append(out.segment(argument) if converted is None else f"({converted})")
+        a, b = texts
+        compare = "<" if call.func.id == "min" else ">"  # type: ignore[attr-defined]
+        if _simple(first) and _simple(second):
+            return f"{b} if {b} {compare} {a} else {a}"
+        if not walrus:
+            return None
+        if _simple(second):
+            temp = _fresh("_first", taken)
+            return f"{b} if {b} {compare} ({temp} := {a}) else {temp}"
+        if _simple(first):
+            temp = _fresh("_second", taken)
+            return f"{temp} if ({temp} := {b}) {compare} {a} else {a}"
+        return None
+
+    done: set[ast.AST] = set()
+    for node in ast.walk(fn):  # breadth first: outer calls before the calls inside them
+        call = call_of(node)
+        if call is None or call in done:
+            continue
+        converted = convert(call, walrus=_in_scope_of(call, parents, fn))
+        if converted is None:
+            continue
+        done.update(ast.walk(call))
+        out.replace(call, converted if _bare(call, parents) else f"({converted})")
+    return out.result()
+
+
+_MATERIALISING = {"tuple", "sorted", "frozenset"}
+"""Builtins that turn their first argument into a list or tuple before doing anything else."""
+
+
+def list_argument(source: str, context: Context) -> str | None:
+    """A generator expression given to ``str.join`` (``sep.join(x for x in xs)``), ``tuple``,
+    ``sorted`` or ``frozenset`` becomes a list comprehension: they build a sequence from it
+    first anyway (``join`` does so in C before joining), and a list comprehension is faster
+    to run than a generator to resume."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    _tree, fn = parsed
+    usable = {name for name in _MATERIALISING if _builtin(name, fn, context)}
+    out = _Source(source)
+    done: set[ast.AST] = set()
+    for node in ast.walk(fn):  # breadth first: a call before the calls in its arguments
+        if node in done or not (isinstance(node, ast.Call) and len(node.args) == 1):
+            continue
+        argument = node.args[0]
+        func = node.func
+        joins = isinstance(func, ast.Attribute) and func.attr == "join" and not node.keywords
+        builtin = isinstance(func, ast.Name) and func.id in usable
+        if not isinstance(argument, ast.GeneratorExp) or not (joins or builtin):
+            continue
+        inner = _generator_text(out, argument)
+        if inner is None:
+            continue
+        done.update(ast.walk(node))
+        rest = "".join(", " + out.segment(k) for k in node.keywords)
+        out.replace(node, f"{out.segment(func)}([{inner}]{rest})")
+    return out.result()
+
+
+def _generator_text(out: _Source, generator: ast.GeneratorExp) -> str | None:
+    """The generator expression's source without its parentheses (which, for the sole argument
+    of a call, are the call's), or None when that is not exactly the same generator."""
+    last = generator.generators[-1]
+    end = last.ifs[-1] if last.ifs else last.iter
+    lines = out.source.split("\n")
+    first_line, last_line = generator.elt.lineno - 1, end.end_lineno - 1  # type: ignore[operator]
+    chunk = "\n".join(lines[first_line : last_line + 1]).encode()
+    tail = len("\n".join(lines[first_line:last_line]).encode()) + (
+        1 if last_line > first_line else 0
+    )
+    text = chunk[generator.elt.col_offset : tail + end.end_col_offset].decode()  # type: ignore[operator]
+    try:
+        listcomp = ast.parse(f"[{text}]", mode="eval").body
+    except SyntaxError:
+        return None  # e.g. the element had parentheses of its own: they are not in its span
+    same = (
+        isinstance(listcomp, ast.ListComp)
+        and ast.dump(listcomp.elt) == ast.dump(generator.elt)
+        and [ast.dump(g) for g in listcomp.generators]
+        == [ast.dump(g) for g in generator.generators]
+    )
+    return text if same else None
+
+
+def _block_of(
+    statement: ast.stmt, parents: dict[ast.AST, ast.AST]
+) -> tuple[list[ast.stmt], int] | None:
+    """The statement list holding ``statement`` and its index there."""
+    owner = parents.get(statement)
+    if owner is None:
+        return None
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(owner, field, None)
+        if isinstance(block, list) and statement in block:
+            return block, block.index(statement)
+    return None
+
+
+def _mentions(root: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(root))
+
+
+def _initialised_before(
+    loop: ast.stmt, name: str, parents: dict[ast.AST, ast.AST]
+) -> ast.Assign | None:
+    """The plain ``name = ...`` before ``loop`` in the same block, when nothing between them
+    mentions ``name``."""
+    found = _block_of(loop, parents)
+    if found is None:
+        return None
+    block, index = found
+    for statement in reversed(block[:index]):
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+            and statement.targets[0].id == name
+        ):
+            return None if _mentions(statement.value, name) else statement
+        if _mentions(statement, name):
+            return None
+    return None
+
+
+def _inside_try(node: ast.AST, parents: dict[ast.AST, ast.AST], fn: ast.AST) -> bool:
+    current = parents.get(node)
+    while current is not None and current is not fn:
+        if isinstance(current, ast.Try | ast.With):
+            return True
+        current = parents.get(current)
+    return False
+
+
+def _from_import(context: Context, module: str, name: str) -> str | None:
+    """The name ``from module import name [as alias]`` binds in the module, if it does."""
+    for text in context.imports:
+        try:
+            tree = ast.parse(text.strip())
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module == module and not node.level:
+                for alias in node.names:
+                    if alias.name == name:
+                        return alias.asname or alias.name
+    return None
+
+
+def _module_attribute(
+    context: Context, fn: ast.AST, module: str, name: str
+) -> tuple[str, str | None]:
+    """How the function can name ``module.name``: the expression, and the import line to put
+    in the function when the module does not import it (None when it does)."""
+    stored = _stored(fn)
+    imported = _from_import(context, module, name)
+    if imported is not None and imported not in stored:
+        return imported, None
+    bound = next((b for b, m in _modules(context).items() if m == module), None)
+    if bound is not None and bound not in stored:
+        return f"{bound}.{name}", None
+    alias = _fresh(f"_{name}", _all_names(fn))
+    return alias, f"from {module} import {name} as {alias}"
+
+
+def _is_defaultdict_int(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == "defaultdict")
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == "defaultdict")
+        )
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == "int"
+        and not node.keywords
+    )
+
+
+def _is_empty_dict(node: ast.expr) -> bool:
+    if isinstance(node, ast.Dict):
+        return not node.keys
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and not node.args
+        and not node.keywords
+    )
+
+
+def _counted_key(
+    statement: ast.stmt, loop_body: list[ast.stmt]
+) -> tuple[str, ast.expr, bool] | None:
+    """``(mapping, key, needs_defaultdict)`` when ``statement`` counts one occurrence of ``key``:
+    ``d[k] += 1`` (a defaultdict(int)), ``d[k] = d.get(k, 0) + 1``, or ``if k in d: d[k] += 1
+    else: d[k] = 1`` (either way round)."""
+    one = ast.dump(ast.Constant(1))
+
+    def subscript(node: ast.AST) -> tuple[str, ast.expr] | None:
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and not isinstance(node.slice, ast.Slice)
+        ):
+            return node.value.id, node.slice
+        return None
+
+    if (
+        isinstance(statement, ast.AugAssign)
+        and isinstance(statement.op, ast.Add)
+        and ast.dump(statement.value) == one
+        and (target := subscript(statement.target)) is not None
+    ):
+        return target[0], target[1], True
+    if (
+        isinstance(statement, ast.Assign)
+        and len(statement.targets) == 1
+        and (target := subscript(statement.targets[0])) is not None
+        and isinstance(statement.value, ast.BinOp)
+        and isinstance(statement.value.op, ast.Add)
+        and ast.dump(statement.value.right) == one
+    ):
+        get = statement.value.left
+        name, key = target
+        if (
+            isinstance(get, ast.Call)
+            and isinstance(get.func, ast.Attribute)
+            and get.func.attr == "get"
+            and isinstance(get.func.value, ast.Name)
+            and get.func.value.id == name
+            and len(get.args) == 2
+            and not get.keywords
+            and ast.dump(get.args[0]) == ast.dump(key)
+            and ast.dump(get.args[1]) == ast.dump(ast.Constant(0))
+        ):
+            return name, key, False
+    if (
+        isinstance(statement, ast.If)
+        and len(statement.body) == 1
+        and len(statement.orelse) == 1
+        and isinstance(statement.test, ast.Compare)
+        and len(statement.test.ops) == 1
+        and isinstance(statement.test.ops[0], ast.In | ast.NotIn)
+        and isinstance(statement.test.comparators[0], ast.Name)
+    ):
+        name = statement.test.comparators[0].id
+        key = statement.test.left
+        present, absent = statement.body[0], statement.orelse[0]
+        if isinstance(statement.test.ops[0], ast.NotIn):
+            present, absent = absent, present
+        increment = _counted_key(present, loop_body)
+        first = (
+            isinstance(absent, ast.Assign)
+            and len(absent.targets) == 1
+            and (target := subscript(absent.targets[0])) is not None
+            and target[0] == name
+            and ast.dump(target[1]) == ast.dump(key)
+            and ast.dump(absent.value) == one
+        )
+        if (
+            first
+            and increment is not None
+            and increment[0] == name
+            and ast.dump(increment[1]) == ast.dump(key)
+        ):
+            return name, key, False
+    return None
+
+
+def manual_count(source: str, context: Context) -> str | None:
+    """A loop whose whole body counts its items into a mapping created empty just before it
+    (``d = {}`` or ``d = defaultdict(int)``, nothing in between using ``d``) becomes
+    ``d.update(Counter(items))``: ``Counter`` counts in C, and updating the empty mapping from
+    it gives the same keys in the same (first seen) order with the same counts. The loop's
+    variables must not be used after it (the loop leaves them bound)."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    _tree, fn = parsed
+    parents = _parents(fn)
+    out = _Source(source)
+    for loop in ast.walk(fn):
+        if not isinstance(loop, ast.For) or loop.orelse or len(loop.body) != 1:
+            continue
+        counted = _counted_key(loop.body[0], loop.body)
+        if counted is None:
+            continue
+        name, key, needs_defaultdict = counted
+        init = _initialised_before(loop, name, parents)
+        if init is None:
+            continue
+        if not (
+            _is_defaultdict_int(init.value)
+            or (not needs_defaultdict and _is_empty_dict(init.value))
+        ):
+            continue
+        loop_names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+        if name in loop_names or _mentions(loop.iter, name) or _mentions(key, name):
+            continue
+        outside = [
+            n
+            for n in ast.walk(fn)
+            if isinstance(n, ast.Name) and n.id in loop_names and not _is_under(n, loop, parents)
+        ]
+        if outside:
+            continue
+        counter, import_line = _module_attribute(context, fn, "collections", "Counter")
+        items = out.segment(loop.iter)
+        plain = isinstance(loop.target, ast.Name) and isinstance(key, ast.Name)
+        if not (plain and key.id == loop.target.id):  # type: ignore[attr-defined]
+            items = f"{out.segment(key)} for {out.segment(loop.target)} in {items}"
+        call = f"{counter}({items})"
+        lines = [] if import_line is None else [import_line]
+        lines.append(f"{name}.update({call})")
+        indent = out.indent_of(loop)
+        out.replace_lines(loop, loop, [indent + line for line in lines])
+    return out.result()
+
+
+def _is_under(node: ast.AST, ancestor: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    current: ast.AST | None = node
+    while current is not None:
+        if current is ancestor:
+            return True
+        current = parents.get(current)
+    return False
+
+
+def string_join(source: str, context: Context) -> str | None:
+    """``s = ''`` (a string literal) before a loop whose only use of ``s`` is ``s += piece``
+    becomes a list of pieces: ``_s_parts = ['']``, ``_s_parts.append(piece)`` in the loop, and
+    ``s = ''.join(_s_parts)`` right after it. Not when the loop reads ``s``, is inside a
+    ``try`` or ``with`` (a handler could see the partial string), or nothing else follows."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    _tree, fn = parsed
+    parents = _parents(fn)
+    out = _Source(source)
+    taken = _all_names(fn)
+    used: set[str] = set()
+    for loop in ast.walk(fn):
+        if not isinstance(loop, ast.For | ast.While) or _inside_try(loop, parents, fn):
+            continue
+        if not _in_scope_of(loop, parents, fn) or not _insertable(loop, out, parents):
+            continue
+        pieces: dict[str, list[ast.AugAssign]] = {}
+        for node in ast.walk(loop):
+            if (
+                isinstance(node, ast.AugAssign)
+                and isinstance(node.op, ast.Add)
+                and isinstance(node.target, ast.Name)
+            ):
+                pieces.setdefault(node.target.id, []).append(node)
+        for name, additions in pieces.items():
+            if name in used:
+                continue
+            mentions = [n for n in ast.walk(loop) if isinstance(n, ast.Name) and n.id == name]
+            if len(mentions) != len(additions):
+                continue  # read or rebound in the loop
+            if any(_mentions(a.value, name) for a in additions):
+                continue
+            if any(not _in_scope_of(a, parents, fn) for a in additions):
+                continue
+            init = _initialised_before(loop, name, parents)
+            if init is None or not (
+                isinstance(init.value, ast.Constant) and isinstance(init.value.value, str)
+            ):
+                continue
+            used.add(name)
+            parts = _fresh(f"_{name}_parts", taken)
+            empty = init.value.value == ""
+            out.replace(
+                init, f"{parts} = []" if empty else f"{parts} = [{out.segment(init.value)}]"
+            )
+            for addition in additions:
+                out.replace(addition, f"{parts}.append({out.segment(addition.value)})")
+            out.insert_after(loop, f"{name} = ''.join({parts})")
+    return out.result()
+
+
 TRANSFORMS: dict[str, Callable[[str, Context], str | None]] = {
+    "manual-count": manual_count,
+    "string-join": string_join,
+    "minmax-inline": minmax_inline,
+    "list-argument": list_argument,
     "regex-once": regex_once,
     "set-membership": set_membership,
     "local-aliases": local_aliases,
 }
+"""In chaining order: the statement rewrites before the aliases that would look their new
+method calls up once."""
 
 
 def ruff_fixes(fn: FunctionInfo, context: Context) -> str | None:
@@ -461,9 +953,11 @@ def tool_candidates(fn: FunctionInfo, context: Context) -> list[tuple[str, str]]
 
     fixed = ruff_fixes(fn, context)
     add("ruff", fixed)
-    for name, transform in TRANSFORMS.items():
-        add(name, transform(fn.source, context))
     steps = list(_chain(fixed or fn.source, context))
-    if steps:
-        add("combined", steps[-1])
+    combined = steps[-1] if steps else None
+    for name, transform in TRANSFORMS.items():
+        if combined is not None and combined not in seen and len(made) == MAX_TOOL_CANDIDATES - 1:
+            break  # the last place is the chain's: everything at once
+        add(name, transform(fn.source, context))
+    add("combined", combined)
     return made
