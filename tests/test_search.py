@@ -18,7 +18,6 @@ import pytest
 from speedsmith.isolate import collect_context, find_function
 from speedsmith.llm.base import Generation, Prompt
 from speedsmith.search import strategies
-from speedsmith.search.best_of_n import best_of_n
 from speedsmith.search.budget import (
     CANDIDATE_LIMIT,
     MIN_GENERATION_TOKENS,
@@ -204,19 +203,9 @@ def test_candidate_budget_draws_exactly_that_many_samples():
     assert all(c["max_tokens"] == 128 for c in backend.calls)
 
 
-def test_best_of_n_function_keeps_working():
+def test_best_of_n_draws_independent_samples_and_verifies_each_distinct_one():
     backend = FakeBackend(cycling(WRONG, FAST, FAST_REFORMATTED, JUNK))
-    verifier = FakeVerifier()
-    result = best_of_n(
-        FN,
-        CONTEXT,
-        backend,
-        verifier,
-        n=4,
-        temperature=0.7,
-        seed=1,
-        progress=lambda p, m: None,
-    )
+    result = search(backend, "best-of-n", 4 * 128, candidates=4, verifier=FakeVerifier())
     assert (result.generated, result.parsed, len(result.equivalent)) == (4, 3, 1)
     assert [a.source for a in result.faster] == [FAST.rstrip("\n")]
     assert len({c["seed"] for c in backend.calls}) == 4, "every sample gets its own seed"
