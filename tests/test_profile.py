@@ -323,17 +323,17 @@ def test_every_revision_prompt_carries_the_hot_lines(strategy: str):
     assert others and not any("spends its time" in user for user in others)
 
 
-# -- the engine profiles only for strategies that revise ---------------------------------------
+# -- the engine profiles for every strategy; the hot lines reach revision prompts ------------
 
 
 @pytest.mark.parametrize(
-    ("strategy", "profiled"),
+    ("strategy", "revises"),
     [
         pytest.param("revision", True, id="revision"),
         pytest.param("best-of-n", False, id="best-of-n"),
     ],
 )
-def test_engine_gives_the_search_the_hot_lines(make_project: Any, strategy: str, profiled: bool):
+def test_engine_gives_the_search_the_hot_lines(make_project: Any, strategy: str, revises: bool):
     project = make_project({"dedupe.py": DEDUPE, "test_dedupe.py": DEDUPE_TESTS})
     backend = RecordingBackend((WRONG,))
     settings = Settings(strategy=strategy, budget=3, seed=1, candidate_timeout_seconds=20.0)
@@ -348,13 +348,14 @@ def test_engine_gives_the_search_the_hot_lines(make_project: Any, strategy: str,
     assert report.verdict == "no-improvement", report.reason
     users = [p.user for p in backend.prompts]
     assert len(users) >= 2
-    if profiled:
+    # every strategy profiles (region proposals); the report keeps the hot lines (the hover)
+    assert any(m.startswith("Profiling dedupe") for m in phases)
+    assert report.hot_lines[0].line == MEMBERSHIP and report.hot_lines[0].offset == MEMBERSHIP - 1
+    if revises:
         # revision starts from the zero-token candidate (an equivalent local alias) or from
         # a first plain sample; every revision prompt names the hot lines
         revisions = [user for user in users if "earlier attempt" in user]
         assert revisions and all(HOT in user for user in revisions), revisions[0]
-        assert any(m.startswith("Profiling dedupe") for m in phases)
     else:
         assert not any("spends its time" in user for user in users)
-        assert not any(m.startswith("Profiling") for m in phases)
     assert report.seconds["verification"] > 0

@@ -35,7 +35,7 @@ from typing import Any
 
 from speedsmith.isolate import FunctionInfo, collect_context
 from speedsmith.paths import cache_dir
-from speedsmith.report import CandidateCounts, OptimizeReport, TokenCounts
+from speedsmith.report import CandidateCounts, HotRegion, HotSpot, OptimizeReport, TokenCounts
 from speedsmith.settings import Settings, to_wire
 from speedsmith.target import project_root
 
@@ -238,6 +238,10 @@ def report_from_json(data: dict[str, Any]) -> OptimizeReport:
         fields["candidates"] = _sub(CandidateCounts, fields["candidates"])
     if isinstance(fields.get("tokens"), dict):
         fields["tokens"] = _sub(TokenCounts, fields["tokens"])
+    if isinstance(fields.get("hot_lines"), list):
+        fields["hot_lines"] = tuple(_sub(HotSpot, hot) for hot in fields["hot_lines"])
+    if isinstance(fields.get("hot_region"), dict):
+        fields["hot_region"] = _sub(HotRegion, fields["hot_region"])
     return OptimizeReport(**fields)
 
 

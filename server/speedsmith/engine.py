@@ -23,11 +23,18 @@ from speedsmith.isolate import (
     snap_region,
 )
 from speedsmith.llm.base import Backend
-from speedsmith.report import CandidateCounts, FunctionEdit, OptimizeReport, TokenCounts
+from speedsmith.report import (
+    CandidateCounts,
+    FunctionEdit,
+    HotRegion,
+    HotSpot,
+    OptimizeReport,
+    TokenCounts,
+)
 from speedsmith.search import budget as budgets
 from speedsmith.search.core import SearchResult
 from speedsmith.search.prompt import hot_lines_text
-from speedsmith.search.region import replacement_of
+from speedsmith.search.region import hot_region, replacement_of
 from speedsmith.search.strategies import REVISING, StrategyConfig, run_search
 from speedsmith.settings import Settings
 from speedsmith.target import Target, interpreter_problem, resolve_target
@@ -107,6 +114,10 @@ class _Run:
         self.sandbox: tuple[str, ...] = ()
         self.target: Target | None = None
         self.checks: VerifyConfig | None = None
+        self.hot_lines: tuple[HotSpot, ...] = ()
+        self.hot_region: RegionInfo | None = None
+        """The hot region the search proposes rewrites of (``_profile``)."""
+        self.hot_share = 0.0
 
     def report(self, verdict: str, reason: str, **fields: object) -> OptimizeReport:
         self.seconds["total"] = time.perf_counter() - self.started
@@ -123,6 +134,14 @@ class _Run:
             region=(
                 (self.snapped.start_line + 1, self.snapped.end_line + 1)
                 if self.snapped is not None
+                else None
+            ),
+            hot_lines=self.hot_lines,
+            hot_region=(
+                HotRegion(
+                    self.hot_region.start_line + 1, self.hot_region.end_line + 1, self.hot_share
+                )
+                if self.hot_region is not None
                 else None
             ),
             **fields,  # type: ignore[arg-type]
@@ -249,7 +268,7 @@ def _optimize(
         if refusal is not None:
             return run.report("refused", refusal)
         _check_cancel(cancel)
-        hot_lines, profiled = _hot_lines(run, disk, workload, progress, cancel)
+        hot_lines, profiled = _profile(run, disk, fn, workload, progress, cancel)
 
         progress("generation", "Loading the model")
         started = time.perf_counter()
@@ -282,22 +301,29 @@ def _optimize(
             cancel=cancel,
             hot_lines=hot_lines,
             region=run.snapped,
+            hot_region=run.hot_region,
         )
         run.seconds["generation"] = time.perf_counter() - started - result.verification_seconds
         run.seconds["verification"] = result.verification_seconds + profiled
         return _conclude(run, target, fn, source, workload, result, progress, cancel)
 
 
-def _hot_lines(
+def _profile(
     run: _Run,
     disk: str,
+    fn: FunctionInfo,
     workload: Workload,
     progress: ProgressFn,
     cancel: threading.Event | None,
 ) -> tuple[str, float]:
-    """Where the original spends its time, for revision prompts ('' for strategies that write
-    none, or when profiling finds nothing), and the seconds profiling took."""
-    if run.settings.strategy not in REVISING:
+    """Profile the original over the recorded calls, once per run before the search
+    (``verifier.profile``: capped at ``PROFILE_SECONDS``, in the sandbox, counted as
+    verification time): its hot lines for revision prompts (returned as text, '' when there
+    are none) and the report (``run.hot_lines``, shown by the hover), and the hot region the
+    search proposes rewrites of (``run.hot_region``, ``region.hot_region``). Runs for every
+    strategy, since every strategy makes region proposals; with a selection (no region
+    proposals) only for strategies that write revision prompts. Returns the seconds it took."""
+    if run.snapped is not None and run.settings.strategy not in REVISING:
         return "", 0.0
     progress("verification", f"Profiling {run.qualname} on the recorded calls")
     started = time.perf_counter()
@@ -305,10 +331,31 @@ def _hot_lines(
         run.target or run.path, run.qualname, workload, run.checks or run.settings, cancel=cancel
     )
     try:
-        text = hot_lines_text(found.lines, find_function(disk, run.qualname))
+        on_disk = find_function(disk, run.qualname)
     except SpeedsmithError:
-        text = ""
-    return text, time.perf_counter() - started
+        return "", time.perf_counter() - started
+    # The profile's lines are the file's on disk; ``fn`` may sit elsewhere in the editor's text
+    # (the function itself is the same: the engine refuses unsaved changes to it).
+    shift = fn.start_line - on_disk.start_line
+    lines = fn.source.count("\n") + 1
+    run.hot_lines = tuple(
+        HotSpot(
+            line.line_number + shift,
+            line.line_number - 1 - on_disk.start_line,
+            round(line.share, 3),
+            line.hits,
+            line.text,
+        )
+        for line in found.lines
+        if 0 <= line.line_number - 1 - on_disk.start_line < lines
+    )
+    if run.snapped is None:
+        spans = [(b.first_line - 1 + shift, b.last_line - 1 + shift) for b in found.regions]
+        chosen = hot_region(run.source if run.source is not None else disk, fn, spans)
+        if chosen is not None:
+            index, run.hot_region = chosen
+            run.hot_share = round(found.regions[index].share, 3)
+    return hot_lines_text(found.lines, on_disk), time.perf_counter() - started
 
 
 def _refusal(workload: Workload, qualname: str) -> str | None:
@@ -346,6 +393,7 @@ def _conclude(
         faster=len(result.faster),
         truncated=result.truncated,
         tool=result.tool,
+        region=result.region,
     )
     tokens = TokenCounts(result.prompt_tokens, result.completion_tokens)
     started = time.perf_counter()

@@ -22,12 +22,42 @@ class CandidateCounts:
     faster: int = 0
     tool: int = 0
     """Candidates written by tools without the model (``search/tools.py``; zero tokens)."""
+    region: int = 0
+    """Region proposals: candidates that rewrote only the hot region (``OptimizeReport.
+    hot_region``), the rest of the function verbatim (in ``generated``)."""
 
 
 @dataclass(frozen=True)
 class TokenCounts:
     prompt: int = 0
     completion: int = 0
+
+
+@dataclass(frozen=True)
+class HotSpot:
+    """A line of the original where its recorded calls spend time (the profile of the run)."""
+
+    line: int
+    """1-based line in the file when it was profiled."""
+    offset: int
+    """The same line in the function (0 = its first line, a decorator's or the ``def``): where
+    it is once the function has moved."""
+    share: float
+    """Fraction of the function's traced time (what the line calls counts for it)."""
+    hits: int
+    text: str
+    """The line's source, stripped."""
+
+
+@dataclass(frozen=True)
+class HotRegion:
+    """The hot region the search proposed rewrites of (``search/region.py``)."""
+
+    start: int
+    """First and last line (1-based, inclusive) in the file."""
+    end: int
+    share: float
+    """Fraction of the function's traced time spent in it."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +94,12 @@ class OptimizeReport:
     region: tuple[int, int] | None = None
     """First and last line (1-based, inclusive) of the statements rewritten when a region was
     asked for (``engine.optimize(region=...)``); None: the whole function."""
+    hot_lines: tuple[HotSpot, ...] = ()
+    """The original's hottest lines over the recorded calls, most time first (empty when it
+    was not profiled); the hover shows them."""
+    hot_region: HotRegion | None = None
+    """The hot region the search also proposed rewrites of (``candidates.region``); None when
+    no region qualified."""
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``--json`` object (see README)."""
@@ -72,6 +108,7 @@ class OptimizeReport:
         data["ci95"] = list(self.ci95) if self.ci95 else None
         data["sandbox"] = list(self.sandbox)
         data["region"] = list(self.region) if self.region else None
+        data["hot_lines"] = [asdict(hot) for hot in self.hot_lines]
         return data
 
     def summary(self) -> str:

@@ -31,7 +31,7 @@ from speedsmith.llm.base import (
     batch_width,
     generate_batch,
 )
-from speedsmith.search.budget import Meter
+from speedsmith.search.budget import Meter, candidate_tokens
 from speedsmith.search.prompt import FENCE, extract, normalised
 from speedsmith.search.region import extract_region
 from speedsmith.verify.verifier import Verdict
@@ -41,6 +41,9 @@ Progress = Callable[[str, str], None]
 
 ORIGINAL = -1
 """``Attempt.duplicate_of`` for a candidate that is the original function again."""
+REGION_EVERY = 2
+"""With a hot region (``Search.hot_region``), every second fresh proposal (the second, the
+fourth...) rewrites only that region; the others, the first included, the whole function."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class Attempt:
     tool: str = ""
     """The tool that wrote it without the model (``tools.py``, e.g. ``ruff``), '' for the
     model."""
+    region: RegionInfo | None = None
+    """The hot region it rewrote, the rest of the function verbatim (a region proposal); None
+    for a whole-function rewrite (or one of the search's own region)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,11 @@ class SearchResult:
         return sum(bool(a.tool) for a in self.attempts)
 
     @property
+    def region(self) -> int:
+        """Region proposals: candidates that rewrote only the hot region (in ``generated``)."""
+        return sum(a.region is not None for a in self.attempts)
+
+    @property
     def equivalent(self) -> list[Attempt]:
         return [a for a in self.attempts if a.verdict is not None and a.verdict.equivalent]
 
@@ -145,8 +156,8 @@ class Slot:
     hypothesis: str = ""
     parent: int | None = None
     region: RegionInfo | None = None
-    """The statements the candidate rewrites (``search/region.py``); None: the search's own
-    region, or the whole function."""
+    """The hot region the candidate rewrites (``Search.hot_region``; ``search/region.py``);
+    None: the search's own region, or the whole function."""
 
 
 Request = tuple[Prompt, float, Slot]
@@ -181,6 +192,7 @@ class Draft:
             text=self.text,
             truncated=self.truncated,
             tool=self.tool,
+            region=self.slot.region,
         )
 
 
@@ -221,10 +233,15 @@ class Search:
         cancel: threading.Event | None = None,
         hot_lines: str = "",
         region: RegionInfo | None = None,
+        hot_region: RegionInfo | None = None,
     ):
         self.fn = fn
         self.region = region
         """Rewrite only these statements (``search/region.py``); None: the whole function."""
+        self.hot_region = hot_region if region is None else None
+        """Where the original spends most of its time, a strict part of the function
+        (``region.hot_region``): a proposal kind of its own next to whole-function rewrites
+        (``proposal_region``); None with a region of the search's own."""
         self.context = context
         self.backend = backend
         self.verifier = verifier
@@ -280,14 +297,34 @@ class Search:
         self.check_cancel()
         if not self.can_generate():
             return None
+        kind = f", hot region {slot.region.lines_text}" if slot.region is not None else ""
         self.progress(
             "generation",
             f"Generating candidate {len(self.attempts) + 1} "
-            f"({self.meter.spent_tokens}/{self.meter.spec.tokens} tokens, {self.strategy})",
+            f"({self.meter.spent_tokens}/{self.meter.spec.tokens} tokens, {self.strategy}{kind})",
         )
-        cap = self.meter.max_tokens()
-        generation = self.complete(prompt, temperature=temperature)
+        cap = self.meter.max_tokens(self.cap_for(slot))
+        generation = self.complete(prompt, temperature=temperature, cap=cap)
         return self.to_draft(prompt, generation, slot, cap)
+
+    def cap_for(self, slot: Slot) -> int | None:
+        """The per-candidate token cap of a hot-region proposal: that of the region's code
+        (``budget.candidate_tokens``), at most the function's; None: the function's."""
+        if slot.region is None:
+            return None
+        return min(self.meter.spec.per_candidate_tokens, candidate_tokens(slot.region.text))
+
+    def proposal_region(self, index: int) -> RegionInfo | None:
+        """The hot region for the ``index``-th fresh proposal (0-based; every
+        ``REGION_EVERY``-th from the second), else None: a whole-function proposal."""
+        if self.hot_region is None or index % REGION_EVERY != REGION_EVERY - 1:
+            return None
+        return self.hot_region
+
+    def region_of(self, index: int) -> RegionInfo | None:
+        """The hot region the attempt (or the earlier one it duplicates) rewrote: revising it
+        rewrites that region again. None for a whole-function attempt."""
+        return self.resolved(index).region
 
     def to_draft(self, prompt: Prompt, generation: Generation, slot: Slot, cap: int) -> Draft:
         """The candidate in a reply generated with ``max_tokens=cap``; a reply that used all of

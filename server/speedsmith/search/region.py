@@ -9,14 +9,28 @@ change: the whole function's recorded calls, equivalence and timing.
 
 Line numbers here are 0-based lines of ``FunctionInfo.source`` (``RegionInfo.first`` and
 ``last``, inclusive).
+
+**Hot regions** (``hot_region``): where the profile of the original over its recorded calls
+(``verifier.profile``) finds a strict part of the function that takes most of its time, the
+search proposes rewrites of that region as a kind of its own next to whole-function rewrites
+(``core.Search.proposal_region``), with the same prompts and splicing as a selection.
 """
 
 from __future__ import annotations
 
 import ast
 import textwrap
+from collections.abc import Sequence
 
-from speedsmith.isolate import Context, FunctionInfo, RegionInfo, string_continuation_lines
+from speedsmith.errors import SpeedsmithError
+from speedsmith.isolate import (
+    Context,
+    FunctionInfo,
+    Region,
+    RegionInfo,
+    snap_region,
+    string_continuation_lines,
+)
 from speedsmith.llm.base import Prompt
 from speedsmith.search import prompt as whole
 from speedsmith.search.prompt import FENCE, SYSTEM, Extracted, _block, _context_parts
@@ -40,6 +54,10 @@ for i in range(len(prices)):
     total = total + prices[i] * qty[i]"""
 EXAMPLE_FAST = "total = sum(p * q for p, q in zip(prices, qty))"
 WRITE = "Write only the new code for the marked lines:"
+HOT_REGION_PART = 0.5
+"""A hot region is proposed only when its code is less than this part of the function body's
+(lines without docstring, comments or blank lines): where it is not, a whole-function rewrite
+writes about as much and can change more."""
 
 
 def splice(function_source: str, region: RegionInfo, replacement: str) -> str:
@@ -217,3 +235,42 @@ def extract_region(
     if hit_cap:
         return Extracted(None, "truncated: cut off at the token cap", truncated=True)
     return Extracted(None, f"does not parse: {error}")
+
+
+def _code_lines(stripped_lines: Sequence[int | None], code: list[str], rows: range) -> int:
+    """Non-blank lines of the stripped code that the source lines ``rows`` became."""
+    return len(
+        {
+            where
+            for row in rows
+            if row < len(stripped_lines)
+            and (where := stripped_lines[row]) is not None
+            and code[where].strip()
+        }
+    )
+
+
+def hot_region(
+    source: str, fn: FunctionInfo, regions: Sequence[tuple[int, int]]
+) -> tuple[int, RegionInfo] | None:
+    """The hot region to propose rewrites of, and its index in ``regions``: the first of the
+    profile's hot regions (``verifier.Profile.regions``, outermost first, as 0-based first and
+    last lines of ``source``) that snaps to whole statements of one block (``snap_region``),
+    is a strict part of the function, and has less than ``HOT_REGION_PART`` of the body's code
+    lines. None when none does (the time is spread over the function, or the hot part is most
+    of it)."""
+    stripped = strip(fn.source)
+    code = stripped.code.split("\n")
+    header = fn.header.count("\n") + 1
+    body = _code_lines(stripped.lines, code, range(header, len(fn.source.split("\n"))))
+    for index, (start, end) in enumerate(regions):
+        try:
+            info = snap_region(source, fn, Region(start, end))
+        except SpeedsmithError:
+            continue
+        if info is None:
+            continue
+        lines = _code_lines(stripped.lines, code, range(info.first, info.last + 1))
+        if 0 < lines < HOT_REGION_PART * body:
+            return index, info
+    return None

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from speedsmith.isolate import Context, FunctionInfo, RegionInfo
-from speedsmith.llm.base import Backend
+from speedsmith.llm.base import Backend, Prompt
 from speedsmith.search.budget import BudgetSpec, Meter
 from speedsmith.search.core import (
     HypothesisUpdate,
@@ -102,12 +102,16 @@ def run_search(
     hot_lines: str = "",
     tools: bool = True,
     region: RegionInfo | None = None,
+    hot_region: RegionInfo | None = None,
 ) -> SearchResult:
     """Spend ``budget`` with the strategy ``config.name``; ``hot_lines`` (where the original
     spends its time, ``prompt.hot_lines_text``) goes into every revision prompt. With
     ``tools``, the zero-token candidates (``tools.tool_candidates``) are verified first. With
     ``region`` (``isolate.snap_region``), every candidate rewrites only those statements
-    (``search/region.py``) and no tool runs (tools rewrite the whole function)."""
+    (``search/region.py``) and no tool runs (tools rewrite the whole function). With
+    ``hot_region`` (``region.hot_region``) and no ``region``, every second fresh proposal
+    rewrites only the hot region (``Search.proposal_region``) and revisions keep the kind of
+    what they revise."""
     if config.name not in _RUNNERS:
         raise ValueError(f"unknown strategy {config.name!r}: expected one of {STRATEGIES}")
     search = Search(
@@ -123,6 +127,7 @@ def run_search(
         cancel=cancel,
         hot_lines=hot_lines,
         region=region,
+        hot_region=hot_region,
     )
     try:
         if tools and region is None:
@@ -139,12 +144,42 @@ def run_search(
 
 def _samples(search: Search, count: int | None, round: int = 0, start: int = 0) -> list[int]:
     """``count`` independent samples (None: as many as the budget pays for), verified; the
-    temperatures continue the spread from sample ``start``."""
-    prompt = build_prompt(search.fn, search.context, region=search.region)
+    temperatures continue the spread from sample ``start``, and so do the proposal kinds
+    (``Search.proposal_region``: with a hot region, every second sample rewrites only it)."""
+    prompts: dict[RegionInfo | None, Prompt] = {
+        None: build_prompt(search.fn, search.context, region=search.region)
+    }
+    if search.hot_region is not None:
+        prompts[search.hot_region] = build_prompt(
+            search.fn, search.context, region=search.hot_region
+        )
     indices = range(start, start + count) if count is not None else itertools.count(start)
     return search.round(
-        (prompt, temperature_for(index, search.temperature), Slot(round=round)) for index in indices
+        (
+            prompts[search.proposal_region(index)],
+            temperature_for(index, search.temperature),
+            Slot(round=round, region=search.proposal_region(index)),
+        )
+        for index in indices
     )
+
+
+def _revision(
+    search: Search, index: int, idea: str | None = None
+) -> tuple[Prompt, RegionInfo | None]:
+    """The prompt revising attempt ``index`` and the hot region it rewrites (that of the
+    attempt: a region proposal's revisions rewrite the region again)."""
+    hot = search.region_of(index)
+    prompt = build_revision_prompt(
+        search.fn,
+        search.context,
+        search.revisable(index),
+        search.feedback(index),
+        idea=idea,
+        hot_lines=search.hot_lines,
+        region=hot or search.region,
+    )
+    return prompt, hot
 
 
 def best_of_n_strategy(search: Search, config: StrategyConfig) -> None:
@@ -163,19 +198,14 @@ def _revise(
     stale = 0
     round = first_round
     while search.can_generate():
+        hot = None
         if current is None:
             prompt = build_prompt(search.fn, search.context, region=search.region)
         else:
-            prompt = build_revision_prompt(
-                search.fn,
-                search.context,
-                search.revisable(current),
-                search.feedback(current),
-                hot_lines=search.hot_lines,
-                region=search.region,
-            )
+            prompt, hot = _revision(search, current)
         temperature = search.temperature + 0.1 * min(stale, 4)
-        made = search.round([(prompt, temperature, Slot(round=round, parent=current))])
+        slot = Slot(round=round, parent=current, region=hot)
+        made = search.round([(prompt, temperature, slot)])
         if not made:
             break
         latest = made[0]
@@ -220,17 +250,11 @@ def _beam(search: Search, config: StrategyConfig, seeds: list[int], first_round:
     while beam and search.can_generate():
         requests: list[Request] = []
         for member in beam:
-            prompt = build_revision_prompt(
-                search.fn,
-                search.context,
-                search.revisable(member),
-                search.feedback(member),
-                hot_lines=search.hot_lines,
-                region=search.region,
-            )
+            prompt, hot = _revision(search, member)
             for child in range(config.beam_expand):
                 temperature = temperature_for(child, search.temperature)
-                requests.append((prompt, temperature, Slot(round=round, parent=member)))
+                slot = Slot(round=round, parent=member, region=hot)
+                requests.append((prompt, temperature, slot))
         made = search.round(requests)
         if not made:
             break
@@ -329,20 +353,15 @@ def maxmode_strategy(search: Search, config: StrategyConfig) -> None:
         for branch in range(width):
             idea = ideas.active[branch]
             base = _branch_best(search, branch, adopted[branch], latest[branch])
-            if base is None:
-                prompt = build_prompt(search.fn, search.context, idea=idea, region=search.region)
-            else:
-                prompt = build_revision_prompt(
-                    search.fn,
-                    search.context,
-                    search.revisable(base),
-                    search.feedback(base),
-                    idea=idea,
-                    hot_lines=search.hot_lines,
-                    region=search.region,
+            if base is None:  # a branch's fresh proposals: the kind of its index
+                hot = search.proposal_region(branch)
+                prompt = build_prompt(
+                    search.fn, search.context, idea=idea, region=hot or search.region
                 )
+            else:
+                prompt, hot = _revision(search, base, idea)
             temperature = temperature_for(branch, search.temperature)
-            slot = Slot(round=round, branch=branch, hypothesis=idea, parent=base)
+            slot = Slot(round=round, branch=branch, hypothesis=idea, parent=base, region=hot)
             requests.append((prompt, temperature, slot))
         made = search.round(requests)
         for index in made:

@@ -31,7 +31,7 @@ installed and given that shared state explicitly (``setup``):
    the parent stops it (``measure.time_rounds``).
 
 With ``profile`` in its config it only line-profiles the original over the recorded calls
-(``measure.line_profile``: the hot lines for revision prompts) and stops.
+(``measure.line_profile``: hot lines and blocks, ``sys.monitoring`` on 3.12+) and stops.
 
 Every message is a JSON line carrying the parent's nonce, written to a private copy of
 stdout; the candidate's own output goes elsewhere. The parent never unpickles anything this
@@ -196,7 +196,12 @@ def main() -> int:
         return 0
     _ROLES[id(original)] = "original"
     if config.get("profile"):
-        hot = _measure.line_profile(original, calls, config.get("profile_seconds", 2.0))
+        hot = _measure.line_profile(
+            original,
+            calls,
+            config.get("profile_seconds", 2.0),
+            config.get("profile_region_share", 0.5),
+        )
         emit(dict(hot, phase="profile"))
         emit({"phase": "done"})
         return 0

@@ -283,17 +283,43 @@ class HotLine:
 
 
 @dataclass(frozen=True)
+class HotBlock:
+    """Consecutive whole statements of one block of the original (``measure.hot_blocks``)."""
+
+    first_line: int
+    """Absolute (1-based) line in the module file where the first statement starts."""
+    last_line: int
+    """Where the last statement ends (inclusive)."""
+    seconds: float
+    share: float
+    """Fraction of all traced seconds (what the statements call counts for them)."""
+
+
+@dataclass(frozen=True)
 class Profile:
     lines: tuple[HotLine, ...] = ()
-    """The hottest lines, most time first (empty when profiling failed)."""
+    """The hottest lines, most time first (at most ``HOT_LINES_KEPT``; empty when profiling
+    failed)."""
     calls: int = 0
     """Recorded calls profiled (replay stops after ``PROFILE_SECONDS``)."""
     seconds: float = 0.0
     """Wall time of the profiling run."""
+    method: str = ""
+    """``sys.monitoring`` (the child's Python is 3.12+) or ``sys.settrace``."""
+    blocks: tuple[HotBlock, ...] = ()
+    """Every block of statements (a body: the function's, a loop's, an ``if``'s...) that took
+    time, most first."""
+    regions: tuple[HotBlock, ...] = ()
+    """The hot regions, outermost first: the fewest consecutive statements of one block holding
+    at least ``HOT_REGION_SHARE`` of the time, then the same inside it while it is a single
+    statement with such a block (``measure.hot_blocks``)."""
 
 
 PROFILE_SECONDS = 2.0
 """Cap on the traced replay (tracing makes the original several times slower)."""
+HOT_REGION_SHARE = 0.5
+"""A hot region holds at least this share of the original's time."""
+HOT_LINES_KEPT = 5
 
 
 def profile(
@@ -304,7 +330,8 @@ def profile(
     *,
     cancel: threading.Event | None = None,
 ) -> Profile:
-    """Hot lines of the original over the recorded calls (line tracing in the sandbox).
+    """Hot lines and blocks of the original over the recorded calls (line events in the
+    sandbox: ``sys.monitoring`` where the project's Python is 3.12+, else ``sys.settrace``).
 
     Never raises except ``Cancelled``: any failure gives an empty ``Profile``.
     """
@@ -321,6 +348,7 @@ def profile(
             "timing": None,
             "profile": True,
             "profile_seconds": PROFILE_SECONDS,
+            "profile_region_share": HOT_REGION_SHARE,
         }
         run = run_harness(
             config,
@@ -336,13 +364,30 @@ def profile(
             return Profile(seconds=time.perf_counter() - started)
         source = target.file.read_text(encoding="utf-8").splitlines()
         total = float(found.get("seconds") or 0.0)
+
+        def share(seconds: float) -> float:
+            return min(seconds / total, 1.0) if total > 0 else 0.0
+
         lines: list[HotLine] = []
-        for line_number, hits, seconds in found.get("lines", []):
+        for line_number, hits, seconds in found.get("lines", [])[:HOT_LINES_KEPT]:
             number, spent = int(line_number), float(seconds)
             text = source[number - 1].strip() if 0 < number <= len(source) else ""
-            share = spent / total if total > 0 else 0.0
-            lines.append(HotLine(number, int(hits), spent, min(share, 1.0), text))
-        return Profile(tuple(lines), int(found.get("calls", 0)), time.perf_counter() - started)
+            lines.append(HotLine(number, int(hits), spent, share(spent), text))
+
+        def blocks(key: str) -> tuple[HotBlock, ...]:
+            return tuple(
+                HotBlock(int(first), int(last), float(seconds), share(float(seconds)))
+                for first, last, seconds in found.get(key) or []
+            )
+
+        return Profile(
+            tuple(lines),
+            int(found.get("calls", 0)),
+            time.perf_counter() - started,
+            str(found.get("method") or ""),
+            blocks("blocks"),
+            blocks("regions"),
+        )
     except Cancelled:
         raise
     except Exception:
