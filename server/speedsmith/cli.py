@@ -265,6 +265,12 @@ def _print_report(report: OptimizeReport, err: Console, *, display: str) -> None
             f"({rate}), {c.truncated} truncated, {c.equivalent} equivalent, {c.faster} faster"
         )
         err.print(f"tokens: {report.tokens.prompt} prompt, {report.tokens.completion} completion")
+    if report.hot_region is not None:
+        hot = report.hot_region
+        err.print(
+            f"hot region: lines {hot.start}-{hot.end} ({hot.share:.0%} of the time), "
+            f"{c.region} candidates rewrote only it"
+        )
     if report.python:
         err.print(f"python: {report.python}", soft_wrap=True)
     if report.python or report.recorded_calls:

@@ -139,7 +139,10 @@ class _Run:
             hot_lines=self.hot_lines,
             hot_region=(
                 HotRegion(
-                    self.hot_region.start_line + 1, self.hot_region.end_line + 1, self.hot_share
+                    self.hot_region.start_line + 1,
+                    self.hot_region.end_line + 1,
+                    self.hot_share,
+                    self.hot_region.first,
                 )
                 if self.hot_region is not None
                 else None
@@ -416,7 +419,7 @@ def _conclude(
         run.seconds["verification"] = run.seconds.get("verification", 0.0) + (
             time.perf_counter() - started
         )
-        edit = _edit(run, source, fn, attempt.source)
+        edit = _edit(run, source, fn, attempt.source, attempt.region)
         new_source = edits.apply_edit(source, edit)
         return run.report(
             "improved",
@@ -443,12 +446,16 @@ def _conclude(
     return run.report("no-improvement", reason, candidates=counts, tokens=tokens)
 
 
-def _edit(run: _Run, source: str, fn: FunctionInfo, candidate: str) -> FunctionEdit:
-    """The edit for a verified candidate: only the region's lines when one was asked for."""
-    if run.snapped is not None:
-        replacement = replacement_of(candidate, fn.source, run.snapped)
+def _edit(
+    run: _Run, source: str, fn: FunctionInfo, candidate: str, hot: RegionInfo | None = None
+) -> FunctionEdit:
+    """The edit for a verified candidate: only the region's lines when one was asked for, or
+    when the candidate rewrote only the hot region (``hot``, a region proposal)."""
+    region = run.snapped or hot
+    if region is not None:
+        replacement = replacement_of(candidate, fn.source, region)
         if replacement is not None:
-            return edits.region_edit(source, fn, run.snapped, replacement)
+            return edits.region_edit(source, fn, region, replacement)
     return edits.function_edit(source, fn, candidate)
 
 

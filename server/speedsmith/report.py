@@ -58,6 +58,8 @@ class HotRegion:
     end: int
     share: float
     """Fraction of the function's traced time spent in it."""
+    offset: int = 0
+    """``start`` in the function (0 = its first line): where it is once the function moved."""
 
 
 @dataclass(frozen=True)

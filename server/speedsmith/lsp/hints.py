@@ -4,13 +4,15 @@ LSP methods: ``textDocument/didOpen`` (remember the functions, show cached resul
 ``textDocument/didChange`` (drop hints whose function changed, cancel a stale job),
 ``textDocument/didSave`` (queue the functions changed since the last save),
 ``textDocument/didClose``, ``textDocument/hover`` (the cached result of the function under a
-``def`` line) and, outgoing, ``textDocument/publishDiagnostics`` (one Hint per verified
-speedup, source ``speedsmith``). The quick fix behind a hint is offered by
-``speedsmith.lsp.actions`` through ``Hints.quick_fixes``.
+``def`` line, with the hot lines its run's profile found) and, outgoing,
+``textDocument/publishDiagnostics`` (one Hint per verified speedup, source ``speedsmith``).
+The quick fix behind a hint is offered by ``speedsmith.lsp.actions`` through
+``Hints.quick_fixes``.
 
 Only when the setting ``onSave`` is true (it runs the model after every save: opt-in). The
 runs are queued on ``speedsmith.lsp.scheduler`` (one at a time, with the budget
-``onSaveBudget``; an explicit ``speedsmith.optimize`` pre-empts them). Functions no test
+``onSaveBudget``, each once ``onSaveDebounceSeconds`` have passed since its file's last save;
+an explicit ``speedsmith.optimize`` pre-empts them). Functions no test
 reaches are simply dropped when the engine refuses them. Conclusive results go to the on-disk
 ``speedsmith.cache``, so reopening a file shows them without running anything. A hint, its
 quick fix and its hover hold only while the function's current text hashes to what was
@@ -53,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "speedsmith"
 DIFF_LINES = 16
+HOT_LINES_SHOWN = 3
+"""The hover lists at most this many hot lines (those with at least ``HOT_LINE_SHARE``)."""
+HOT_LINE_SHARE = 0.05
 TESTS_FINGERPRINT_SECONDS = 2.0
 """How long a project's ``tests_fingerprint`` is reused (a burst of lookups walks once)."""
 
@@ -158,7 +163,9 @@ class Hints:
             if entry is not None:
                 self._remember(uri, entry)
             else:
-                self.scheduler.enqueue(Pending(uri, qualname, hash_))
+                self.scheduler.enqueue(
+                    Pending(uri, qualname, hash_), settings.on_save_debounce_seconds
+                )
         self.publish(uri)
         self.scheduler.kick()
 
@@ -372,7 +379,7 @@ class Hints:
                 return None
             return types.Hover(
                 contents=types.MarkupContent(
-                    kind=types.MarkupKind.Markdown, value=hover_markdown(entry)
+                    kind=types.MarkupKind.Markdown, value=hover_markdown(entry, fn)
                 ),
                 range=name_range(text, fn),
             )
@@ -486,7 +493,43 @@ def short_diff(original: str, optimized: str) -> str:
     return "\n".join(lines)
 
 
-def hover_markdown(entry: CachedResult) -> str:
+def _code(text: str) -> str:
+    """``text`` as inline Markdown code (a double backtick span when it holds a backtick)."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def hot_lines_markdown(report: OptimizeReport, fn: isolate.FunctionInfo | None = None) -> str:
+    """Where the original spent its time over the recorded calls, from the run's profile
+    (``OptimizeReport.hot_lines``; nothing is profiled here): up to ``HOT_LINES_SHOWN`` lines,
+    numbered where they are now in ``fn`` (else where they were), and the hot region whose
+    rewrites the search proposed. '' when the run recorded none."""
+    hot = [line for line in report.hot_lines if line.share >= HOT_LINE_SHARE][:HOT_LINES_SHOWN]
+    if not hot:
+        return ""
+
+    def number(line: int, offset: int) -> int:
+        return fn.start_line + offset + 1 if fn is not None else line
+
+    rows = [
+        f"- line {number(h.line, h.offset)}: {_code(h.text)} {h.share:.0%} "
+        f"({h.hits} {'run' if h.hits == 1 else 'runs'})"
+        for h in hot
+    ]
+    text = "Where it spends its time (profile of the recorded calls):\n\n" + "\n".join(rows)
+    region = report.hot_region
+    if region is not None:
+        first = number(region.start, region.offset)
+        last = first + region.end - region.start
+        lines = f"line {first}" if first == last else f"lines {first}-{last}"
+        text += (
+            f"\n\nHot region {lines} ({region.share:.0%} of the time): "
+            f"{report.candidates.region} candidates rewrote only it"
+        )
+    return text
+
+
+def hover_markdown(entry: CachedResult, fn: isolate.FunctionInfo | None = None) -> str:
+    """The hover of a cached result; ``fn``: the function where it is now (hot line numbers)."""
     report = entry.report
     if report.verdict == "improved" and report.optimized:
         head = f"**speedsmith**: {diagnostic_message(report)}"
@@ -500,4 +543,7 @@ def hover_markdown(entry: CachedResult) -> str:
     if report.verdict == "improved" and report.optimized:
         parts.append("```diff\n" + short_diff(report.original, report.optimized) + "\n```")
         parts.append("Apply it with the quick fix on the `def` line.")
+    hot = hot_lines_markdown(report, fn)
+    if hot:
+        parts.append(hot)
     return "\n\n".join(parts)
