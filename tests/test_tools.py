@@ -10,7 +10,18 @@ import pytest
 
 from speedsmith.isolate import collect_context, find_function
 from speedsmith.search import patterns, tools
-from speedsmith.search.tools import local_aliases, regex_once, set_membership, tool_candidates
+from speedsmith.search.tools import (
+    bisect_scan,
+    cache_recursion,
+    list_argument,
+    local_aliases,
+    manual_count,
+    minmax_inline,
+    regex_once,
+    set_membership,
+    string_join,
+    tool_candidates,
+)
 
 
 def _fn(module: str, name: str = "f"):
@@ -94,6 +105,184 @@ def test_transform_output(transform, module: str, expected: str):
     assert transform(fn.source, context) == expected
 
 
+def _run(module: str, source: str | None, calls: list[tuple]) -> list:
+    """``f`` of the module (with ``source`` put in its place) on each call: results or the
+    type of the exception raised."""
+    namespace: dict = {}
+    exec(textwrap.dedent(module), namespace)
+    if source is not None:
+        exec(source, namespace)
+    results = []
+    for args in calls:
+        try:
+            results.append(namespace["f"](*args))
+        except Exception as error:  # the exception is the result
+            results.append(type(error))
+    return results
+
+
+@pytest.mark.parametrize(
+    ("transform", "module", "expected", "calls"),
+    [
+        pytest.param(
+            minmax_inline,
+            """
+            def f(x, lower=0, upper=10):
+                return min(max(x, lower), upper)
+            """,
+            "def f(x, lower=0, upper=10):\n"
+            "    return upper if upper < (_first := (lower if lower > x else x)) else _first",
+            [(-3,), (4,), (10,), (12.5,), (float("nan"),), (3, 5, 1), ("a", "b", "c"), (1, "a")],
+            id="minmax-clamp",
+        ),
+        pytest.param(
+            minmax_inline,
+            """
+            def f(xs, b):
+                y = max(b, 1) + min(b, len(xs))
+                return [min(x, 2) for x in xs], y
+            """,
+            "def f(xs, b):\n"
+            "    y = (1 if 1 > b else b) + (_second if (_second := len(xs)) < b else b)\n"
+            "    return [(2 if 2 < x else x) for x in xs], y",
+            [([1, 5, 2.0], 0), ([], 3), ([2, 2], 2.0)],
+            id="minmax-walrus-and-comprehension",
+        ),
+        pytest.param(
+            list_argument,
+            """
+            def f(s):
+                return ''.join(w.capitalize() or '_' for w in s.split('_'))
+            """,
+            "def f(s):\n    return ''.join([w.capitalize() or '_' for w in s.split('_')])",
+            [("complex_tokenizer",), ("__a__",), ("",), (3,)],
+            id="list-argument-join",
+        ),
+        pytest.param(
+            list_argument,
+            """
+            def f(fs, x):
+                return tuple(g(x) for g in fs), sorted((k for k in x), key=abs)
+            """,
+            "def f(fs, x):\n    return tuple([g(x) for g in fs]), sorted([k for k in x], key=abs)",
+            [([len, sorted], [3, -1, 2]), ([], []), ([abs], [1])],
+            id="list-argument-tuple-sorted",
+        ),
+        pytest.param(
+            manual_count,
+            """
+            import collections
+            def f(seq):
+                d = collections.defaultdict(int)
+                for item in seq:
+                    d[item] += 1
+                return dict(d)
+            """,
+            "def f(seq):\n    d = collections.defaultdict(int)\n"
+            "    d.update(collections.Counter(seq))\n    return dict(d)",
+            [(["cat", "ox", "cat"],), ("onomatopoeia",), ([],), ([[1]],)],
+            id="count-defaultdict",
+        ),
+        pytest.param(
+            manual_count,
+            """
+            def f(words):
+                counts = {}
+                for w in words:
+                    if w.lower() not in counts:
+                        counts[w.lower()] = 1
+                    else:
+                        counts[w.lower()] += 1
+                return counts
+            """,
+            "def f(words):\n    counts = {}\n"
+            "    from collections import Counter as _Counter\n"
+            "    counts.update(_Counter(w.lower() for w in words))\n    return counts",
+            [(["A", "b", "a"],), ([],), ([1],)],
+            id="count-if-in",
+        ),
+        pytest.param(
+            manual_count,
+            """
+            from collections import Counter
+            def f(pairs):
+                c = {}
+                for a, _b in pairs:
+                    c[a] = c.get(a, 0) + 1
+                return c
+            """,
+            "def f(pairs):\n    c = {}\n    c.update(Counter(a for a, _b in pairs))\n    return c",
+            [([(1, 2), (1, 3), (2, 2)],), ([],)],
+            id="count-get",
+        ),
+        pytest.param(
+            string_join,
+            """
+            def f(words, sep):
+                s = ''
+                for w in words:
+                    if w:
+                        s += w + sep  # piece
+                return s
+            """,
+            "def f(words, sep):\n    _s_parts = []\n    for w in words:\n        if w:\n"
+            "            _s_parts.append(w + sep)  # piece\n    s = ''.join(_s_parts)\n"
+            "    return s",
+            [(["a", "", "b"], ","), ([], "-"), (["a", 1], ",")],
+            id="string-join",
+        ),
+        pytest.param(
+            cache_recursion,
+            "def f(n, k=1):\n"
+            '    """Doc\n    lines."""\n'
+            "    if n < 2:  # base\n"
+            "        return n * k\n"
+            "    return f(n - 1, k) + f(n - 2, k)\n",
+            'def f(n, k=1):\n    """Doc\n    lines."""\n'
+            "    from functools import lru_cache as _lru_cache\n"
+            "    @_lru_cache(maxsize=None)\n    def _f(n, k=1):\n        if n < 2:  # base\n"
+            "            return n * k\n        return _f(n - 1, k) + _f(n - 2, k)\n"
+            "    return _f(n, k)",
+            [(0,), (10,), (25, 2), ([1],)],
+            id="cache-recursion",
+        ),
+        pytest.param(
+            bisect_scan,
+            """
+            import bisect
+            def f(xs, x):
+                for i, v in enumerate(xs):
+                    if v >= x:
+                        return i
+                return len(xs)
+            """,
+            "def f(xs, x):\n    return bisect.bisect_left(xs, x)",
+            [([1, 3, 3, 7], 3), ([1, 3], 9), ([], 0), ([1, 2], 0)],
+            id="bisect-left",
+        ),
+        pytest.param(
+            bisect_scan,
+            """
+            def f(xs, x):
+                for i, v in enumerate(xs):
+                    if x < v:
+                        return i
+                return len(xs)
+            """,
+            "def f(xs, x):\n    from bisect import bisect_right as _bisect_right\n"
+            "    return _bisect_right(xs, x)",
+            [([1, 3, 3, 7], 3), ([1, 3], 9), ([], 0)],
+            id="bisect-right",
+        ),
+    ],
+)
+def test_transform_output_is_equivalent(transform, module: str, expected: str, calls: list):
+    fn, context = _fn(module)
+    rewritten = transform(fn.source, context)
+    assert rewritten == expected
+    assert _run(module, rewritten, calls) == _run(module, None, calls)
+
+
 @pytest.mark.parametrize(
     ("transform", "module"),
     [
@@ -147,6 +336,91 @@ def test_transform_output(transform, module: str, expected: str):
             local_aliases,
             "def f(o, xs):\n    for x in xs:\n        o.g = x\n        o.g(x)\n",
             id="attribute-assigned-in-loop",
+        ),
+        pytest.param(
+            minmax_inline,
+            "def f(a, b):\n    return min(a + 1, b * 2)\n",
+            id="minmax-two-expressions",
+        ),
+        pytest.param(
+            minmax_inline,
+            "def f(xs):\n    return min(xs), max(1, 2, 3), min(1, 2, key=abs)\n",
+            id="minmax-not-two-positional",
+        ),
+        pytest.param(
+            minmax_inline,
+            "def f(a, b):\n    def min(x, y):\n        return x\n    return min(a, b)\n",
+            id="minmax-shadowed",
+        ),
+        pytest.param(
+            minmax_inline,
+            "def f(xs, b):\n    return [min(x + 1, b) for x in xs]\n",
+            id="minmax-walrus-in-comprehension",
+        ),
+        pytest.param(
+            list_argument,
+            "def f(xs):\n    return any(x for x in xs), sum(x for x in xs), list(xs)\n",
+            id="list-argument-lazy-consumers",
+        ),
+        pytest.param(
+            list_argument,
+            "def f(xs):\n    tuple = list\n    return tuple(x for x in xs)\n",
+            id="list-argument-shadowed",
+        ),
+        pytest.param(
+            manual_count,
+            "def f(xs):\n    c = {}\n    for a in xs:\n        c[a] += 1\n    return c\n",
+            id="count-plain-dict-increment",
+        ),
+        pytest.param(
+            manual_count,
+            "def f(xs):\n    c = {}\n    for a in xs:\n        c[a] = c.get(a, 0) + 1\n"
+            "    return c, a\n",
+            id="count-loop-variable-used-after",
+        ),
+        pytest.param(
+            manual_count,
+            "def f(xs, c):\n    for a in xs:\n        c[a] = c.get(a, 0) + 1\n    return c\n",
+            id="count-mapping-not-created-empty",
+        ),
+        pytest.param(
+            string_join,
+            "def f(ws):\n    s = ''\n    for w in ws:\n        s += w\n        if len(s) > 3:\n"
+            "            break\n    return s\n",
+            id="join-read-in-loop",
+        ),
+        pytest.param(
+            string_join,
+            "def f(ws):\n    s = ''\n    try:\n        for w in ws:\n            s += w\n"
+            "    except TypeError:\n        return s\n    return s\n",
+            id="join-inside-try",
+        ),
+        pytest.param(
+            cache_recursion,
+            "def f(n):\n    return n if n < 2 else f(n - 1) * 2\n",
+            id="cache-single-recursion",
+        ),
+        pytest.param(
+            cache_recursion,
+            "def f(n, *rest):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n",
+            id="cache-varargs",
+        ),
+        pytest.param(
+            cache_recursion,
+            "def f(n, seen=[]):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n",
+            id="cache-mutable-default",
+        ),
+        pytest.param(
+            bisect_scan,
+            "def f(xs, x):\n    for i, v in enumerate(xs):\n        if v >= i:\n"
+            "            return i\n    return len(xs)\n",
+            id="bisect-bound-uses-index",
+        ),
+        pytest.param(
+            bisect_scan,
+            "def f(xs, x):\n    for i, v in enumerate(xs):\n        if v >= x:\n"
+            "            return i\n    return -1\n",
+            id="bisect-not-len-after",
         ),
     ],
 )

@@ -98,12 +98,14 @@ class _Source:
 
     def insert_after(self, statement: ast.stmt, text: str) -> None:
         """A line right after the statement's last line, at the statement's indentation."""
-        line = statement.end_lineno  # type: ignore[attr-defined]
+        line = statement.end_lineno
+        assert line is not None
         self.inserts.append((line, self.indent_of(statement) + text))
 
     def replace_lines(self, first: ast.stmt, last: ast.stmt, lines: list[str]) -> None:
         """Whole lines ``first`` to ``last`` (statements) become ``lines``."""
-        end = last.end_lineno - 1  # type: ignore[attr-defined]
+        assert last.end_lineno is not None
+        end = last.end_lineno - 1
         self.edits.append(_Edit(first.lineno - 1, 0, end, len(self.lines[end]), "\n".join(lines)))
 
     def result(self) -> str | None:
@@ -904,10 +906,177 @@ def string_join(source: str, context: Context) -> str | None:
     return out.result()
 
 
+def cache_recursion(source: str, context: Context) -> str | None:
+    """A plain function that calls itself by name from two or more places (tree recursion)
+    gets its body moved into an inner helper memoised with ``functools.lru_cache(maxsize=None)``
+    for the duration of one call, and calls it: the recursive calls (and any other use of the
+    function's name) go to the helper. Only for positional-or-keyword parameters without
+    ``*args``/``**kwargs``, no decorators, no ``yield``, ``await``, ``global``, ``nonlocal`` or
+    nested scopes, and no string spanning lines in the body (re-indenting would change it).
+    Whether the recursion is pure and its arguments hashable is the verifier's to find out."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    _tree, fn = parsed
+    args = fn.args
+    if (
+        isinstance(fn, ast.AsyncFunctionDef)
+        or fn.decorator_list
+        or args.posonlyargs
+        or args.kwonlyargs
+        or args.vararg
+        or args.kwarg
+        or not args.args
+    ):
+        return None
+    anchor = _body_anchor(fn)
+    if anchor is None:
+        return None
+    forbidden = (
+        ast.Yield,
+        ast.YieldFrom,
+        ast.Await,
+        ast.Global,
+        ast.Nonlocal,
+        ast.Lambda,
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.ClassDef,
+    )
+    inner_nodes = [n for statement in fn.body for n in ast.walk(statement)]
+    if any(isinstance(n, forbidden) for n in inner_nodes):
+        return None
+    calls = [
+        n
+        for n in inner_nodes
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == fn.name
+    ]
+    if len(calls) < 2 or any(fn.name in _stored(statement) for statement in fn.body):
+        return None
+    if any(not isinstance(d, ast.Constant) for d in args.defaults):
+        return None  # the helper's defaults would be evaluated at every call
+    out = _Source(source)
+    for n in inner_nodes:
+        is_string = isinstance(n, ast.JoinedStr) or (
+            isinstance(n, ast.Constant) and isinstance(n.value, str | bytes)
+        )
+        if is_string and n.lineno >= anchor.lineno and n.lineno != n.end_lineno:  # type: ignore[attr-defined]
+            return None
+    helper = _fresh(f"_{fn.name}", _all_names(fn))
+    for n in inner_nodes:
+        if isinstance(n, ast.Name) and n.id == fn.name:
+            out.replace(n, helper)
+    edited = out.result()
+    if edited is None:
+        return None
+    # The body after the docstring moves one level in, into the helper.
+    lines = edited.split("\n")
+    first = anchor.lineno - 1
+    indent = out.indent_of(anchor)
+    def_line = out.lines[fn.lineno - 1]
+    unit = indent[len(def_line) - len(def_line.lstrip()) :] or "    "
+    cache, import_line = _module_attribute(context, fn, "functools", "lru_cache")
+    signature = ast.unparse(args)
+    names = ", ".join(a.arg for a in args.args)
+    moved = [(unit + line) if line.strip() else line for line in lines[first:]]
+    setup = [] if import_line is None else [indent + import_line]
+    setup += [
+        f"{indent}@{cache}(maxsize=None)",
+        f"{indent}def {helper}({signature}):",
+    ]
+    result = "\n".join([*lines[:first], *setup, *moved, f"{indent}return {helper}({names})"])
+    try:
+        ast.parse(result)
+    except SyntaxError:
+        return None
+    return result
+
+
+def bisect_scan(source: str, context: Context) -> str | None:
+    """The linear search for the first position whose item reaches a bound,
+
+    ``for i, v in enumerate(xs): if v >= x: return i`` then ``return len(xs)``, becomes
+    ``return bisect_left(xs, x)`` (``v > x``: ``bisect_right``). Right only when ``xs`` is
+    sorted, which nothing here can know: the verifier's recorded calls decide."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    _tree, fn = parsed
+    if not _builtin("enumerate", fn, context) or not _builtin("len", fn, context):
+        return None
+    parents = _parents(fn)
+    out = _Source(source)
+    for loop in ast.walk(fn):
+        found = _scan_parts(loop)
+        if found is None or not isinstance(loop, ast.For) or not _in_scope_of(loop, parents, fn):
+            continue
+        sequence, bound, side, index_name, item_name = found
+        block = _block_of(loop, parents)
+        if block is None or block[1] + 1 >= len(block[0]):
+            continue
+        after = block[0][block[1] + 1]
+        expected = ast.dump(ast.Call(ast.Name("len", ast.Load()), [sequence], []))
+        if not (isinstance(after, ast.Return) and after.value is not None):
+            continue
+        if ast.dump(after.value) != expected:
+            continue
+        if _mentions(bound, index_name) or _mentions(bound, item_name):
+            continue
+        function, import_line = _module_attribute(context, fn, "bisect", f"bisect_{side}")
+        indent = out.indent_of(loop)
+        lines = [] if import_line is None else [indent + import_line]
+        lines.append(f"{indent}return {function}({out.segment(sequence)}, {out.segment(bound)})")
+        out.replace_lines(loop, after, lines)
+    return out.result()
+
+
+def _scan_parts(loop: ast.AST) -> tuple[ast.expr, ast.expr, str, str, str] | None:
+    """(sequence, bound, 'left' or 'right', index name, item name) of the linear search."""
+    if not (
+        isinstance(loop, ast.For)
+        and not loop.orelse
+        and len(loop.body) == 1
+        and isinstance(loop.iter, ast.Call)
+        and isinstance(loop.iter.func, ast.Name)
+        and loop.iter.func.id == "enumerate"
+        and len(loop.iter.args) == 1
+        and not loop.iter.keywords
+        and isinstance(loop.iter.args[0], ast.Name)
+        and isinstance(loop.target, ast.Tuple)
+        and len(loop.target.elts) == 2
+        and all(isinstance(e, ast.Name) for e in loop.target.elts)
+    ):
+        return None
+    index_name, item_name = (e.id for e in loop.target.elts)  # type: ignore[attr-defined]
+    test = loop.body[0]
+    if not (
+        isinstance(test, ast.If)
+        and not test.orelse
+        and len(test.body) == 1
+        and isinstance(test.body[0], ast.Return)
+        and isinstance(test.body[0].value, ast.Name)
+        and test.body[0].value.id == index_name
+        and isinstance(test.test, ast.Compare)
+        and len(test.test.ops) == 1
+    ):
+        return None
+    left, op, right = test.test.left, test.test.ops[0], test.test.comparators[0]
+    is_item = lambda node: isinstance(node, ast.Name) and node.id == item_name  # noqa: E731
+    if is_item(left) and isinstance(op, ast.GtE | ast.Gt):
+        bound, side = right, "left" if isinstance(op, ast.GtE) else "right"
+    elif is_item(right) and isinstance(op, ast.LtE | ast.Lt):
+        bound, side = left, "left" if isinstance(op, ast.LtE) else "right"
+    else:
+        return None
+    return loop.iter.args[0], bound, side, index_name, item_name
+
+
 TRANSFORMS: dict[str, Callable[[str, Context], str | None]] = {
     "manual-count": manual_count,
     "string-join": string_join,
     "minmax-inline": minmax_inline,
+    "cache-recursion": cache_recursion,
+    "bisect-scan": bisect_scan,
     "list-argument": list_argument,
     "regex-once": regex_once,
     "set-membership": set_membership,
