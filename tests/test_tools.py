@@ -13,6 +13,7 @@ from speedsmith.search import patterns, tools
 from speedsmith.search.tools import (
     bisect_scan,
     cache_recursion,
+    format_fstring,
     list_argument,
     local_aliases,
     manual_count,
@@ -247,6 +248,31 @@ def _run(module: str, source: str | None, calls: list[tuple]) -> list:
             id="cache-recursion",
         ),
         pytest.param(
+            format_fstring,
+            """
+            def f(nbytes, ndigits=0):
+                hnbytes = nbytes / 1024
+                symbol = "K"
+                return '{hnbytes:.{ndigits}f}{symbol}'.format(hnbytes=hnbytes,
+                                                              ndigits=ndigits,
+                                                              symbol=symbol)
+            """,
+            'def f(nbytes, ndigits=0):\n    hnbytes = nbytes / 1024\n    symbol = "K"\n'
+            "    return f'{hnbytes:.{ndigits}f}{symbol}'",
+            [(128991,), (0, 2), (1, "x")],
+            id="format-nested-spec",
+        ),
+        pytest.param(
+            format_fstring,
+            """
+            def f(a, b):
+                return '{} {{x}} {!r:>{}}'.format(a, b, 5) + '{0}{1}{0}'.format(a, b)
+            """,
+            "def f(a, b):\n    return f'{a} {{x}} {b!r:>{5}}' + f'{a}{b}{a}'",
+            [(1, "y"), ("", None)],
+            id="format-positional",
+        ),
+        pytest.param(
             bisect_scan,
             """
             import bisect
@@ -409,6 +435,16 @@ def test_transform_output_is_equivalent(transform, module: str, expected: str, c
             cache_recursion,
             "def f(n, seen=[]):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n",
             id="cache-mutable-default",
+        ),
+        pytest.param(
+            format_fstring,
+            "def f(a, b):\n    return '{a.x}'.format(a=a), '{}'.format(a, b), '{}'.format(a + 1)\n",
+            id="format-attribute-unused-or-expression",
+        ),
+        pytest.param(
+            format_fstring,
+            "def f(a):\n    return '{}' '{}'.format(a, a), b'{}'.format(a), '\\\\t{}'.format(a)\n",
+            id="format-concatenated-bytes-escapes",
         ),
         pytest.param(
             bisect_scan,

@@ -27,6 +27,12 @@ original (comments, docstring and formatting elsewhere stay as they were):
   expression they evaluate (``b if b < a else a``), without the call;
 * ``list-argument``: a generator expression given to ``str.join``, ``tuple``, ``sorted`` or
   ``frozenset`` (which build a sequence from it first anyway) becomes a list comprehension;
+* ``cache-recursion``: a function that calls itself from two or more places runs its body in
+  an inner helper memoised with ``functools.lru_cache`` for the one call;
+* ``bisect-scan``: ``for i, v in enumerate(xs): if v >= x: return i`` then ``return len(xs)``
+  becomes ``bisect_left(xs, x)`` (right only for sorted data: the verifier decides);
+* ``format-fstring``: ``'...'.format(names)`` with a literal becomes the f-string, nested
+  fields of specs included (ruff's UP032, also run, leaves those alone);
 * ``combined``: all of them, one after the other (``TRANSFORMS`` order), after ruff's fixes.
 
 At most ``MAX_TOOL_CANDIDATES``: ruff's first, then each transform that changed something,
@@ -36,6 +42,8 @@ and the last place is kept for ``combined`` when it differs from all of them.
 from __future__ import annotations
 
 import ast
+import re
+import string
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -1071,6 +1079,118 @@ def _scan_parts(loop: ast.AST) -> tuple[ast.expr, ast.expr, str, str, str] | Non
     return loop.iter.args[0], bound, side, index_name, item_name
 
 
+def _format_fields(template: str) -> list[tuple[str, str | None, str, str | None]] | None:
+    """``string.Formatter().parse`` of a format string, nested fields of the specs included
+    (as ``(literal, field, spec, conversion)``); None when it does not parse."""
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+
+
+def format_fstring(source: str, context: Context) -> str | None:
+    """``'...'.format(args)`` with a literal format string becomes the f-string it computes,
+    nested fields in format specs included (``'{x:.{n}f}'.format(x=x, n=n)``, which ruff's
+    UP032 leaves alone). Only plain field names (automatic, numbered or keyword; no ``.attr``
+    or ``[key]``), arguments that are names or constants (evaluating them where the field is
+    gives the same values), no ``*args``/``**kwargs``, every argument used."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    _tree, fn = parsed
+    out = _Source(source)
+    for node in ast.walk(fn):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant)
+            and isinstance(node.func.value.value, str)
+        ):
+            continue
+        literal = out.segment(node.func.value)
+        if not re.fullmatch(r"[rRuU]?('|\")[^'\"\\\n]*\1", literal):
+            continue  # implicit concatenation, triple quotes, escapes, bytes: leave them
+        arguments = [*node.args, *(k.value for k in node.keywords)]
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(
+            k.arg is None for k in node.keywords
+        ):
+            continue
+        if not all(_simple(a) for a in arguments):
+            continue
+        converted = _fstring_of(
+            node.func.value.value,
+            [out.segment(a) for a in node.args],
+            {k.arg: out.segment(k.value) for k in node.keywords if k.arg is not None},
+            literal[0] if literal[0] in "rRuU" else "",
+            literal[-1],
+        )
+        if converted is not None:
+            out.replace(node, converted)
+    return out.result()
+
+
+def _fstring_of(
+    template: str, positional: list[str], named: dict[str, str], prefix: str, quote: str
+) -> str | None:
+    used: set[str] = set()
+    counter = [0]
+
+    def field(name: str) -> str | None:
+        if name == "":
+            index = counter[0]
+            counter[0] += 1
+            if index >= len(positional):
+                return None
+            used.add(str(index))
+            return positional[index]
+        if name.isdigit():
+            if int(name) >= len(positional):
+                return None
+            used.add(name)
+            return positional[int(name)]
+        if name in named:
+            used.add(name)
+            return named[name]
+        return None
+
+    def render(text: str, depth: int) -> str | None:
+        fields = _format_fields(text)
+        if fields is None:
+            return None
+        pieces: list[str] = []
+        for literal, name, spec, conversion in fields:
+            pieces.append(literal.replace("{", "{{").replace("}", "}}"))
+            if name is None:
+                continue
+            if any(c in name for c in ".[") or depth > 1:
+                return None
+            expression = field(name)
+            if expression is None or quote in expression or "\\" in expression:
+                return None
+            inner = render(spec, depth + 1) if spec else ""
+            if inner is None:
+                return None
+            bang = f"!{conversion}" if conversion else ""
+            colon = f":{inner}" if spec else ""
+            pieces.append(f"{{{expression}{bang}{colon}}}")
+        return "".join(pieces)
+
+    body = render(template, 0)
+    if body is None:
+        return None
+    if used != {str(i) for i in range(len(positional))} | set(named):
+        return None  # an argument not used: .format ignores it, the f-string would drop it
+    if counter[0] and any(n.isdigit() for n in used) and counter[0] != len(positional):
+        return None
+    text = f"{prefix.replace('u', '').replace('U', '')}f{quote}{body}{quote}"
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+    return text
+
+
 TRANSFORMS: dict[str, Callable[[str, Context], str | None]] = {
     "manual-count": manual_count,
     "string-join": string_join,
@@ -1078,6 +1198,7 @@ TRANSFORMS: dict[str, Callable[[str, Context], str | None]] = {
     "cache-recursion": cache_recursion,
     "bisect-scan": bisect_scan,
     "list-argument": list_argument,
+    "format-fstring": format_fstring,
     "regex-once": regex_once,
     "set-membership": set_membership,
     "local-aliases": local_aliases,
@@ -1086,10 +1207,15 @@ TRANSFORMS: dict[str, Callable[[str, Context], str | None]] = {
 method calls up once."""
 
 
+FIX_ONLY_RULES = ("UP032",)
+"""Ruff rules whose fixes are tried but that are no pattern of the library: ``str.format``
+with a literal to an f-string (UP032; a nested field in a spec is ``format-fstring``'s)."""
+
+
 def ruff_fixes(fn: FunctionInfo, context: Context) -> str | None:
     """The function with ruff's fixes for the library's rules (None: no change, no ruff)."""
     code, _offset = patterns.module_for_ruff(fn.source, context.imports)
-    fixed = patterns.run_ruff(code, patterns.RUFF_RULES, fix=True)
+    fixed = patterns.run_ruff(code, (*patterns.RUFF_RULES, *FIX_ONLY_RULES), fix=True)
     if fixed is None or fixed == code:
         return None
     try:
