@@ -1079,7 +1079,9 @@ def _scan_parts(loop: ast.AST) -> tuple[ast.expr, ast.expr, str, str, str] | Non
     return loop.iter.args[0], bound, side, index_name, item_name
 
 
-def _format_fields(template: str) -> list[tuple[str, str | None, str, str | None]] | None:
+def _format_fields(
+    template: str,
+) -> list[tuple[str, str | None, str | None, str | None]] | None:
     """``string.Formatter().parse`` of a format string, nested fields of the specs included
     (as ``(literal, field, spec, conversion)``); None when it does not parse."""
     try:
