@@ -13,6 +13,7 @@ from speedsmith.search import patterns, tools
 from speedsmith.search.tools import (
     bisect_scan,
     cache_recursion,
+    dict_comprehension,
     format_fstring,
     list_argument,
     local_aliases,
@@ -217,6 +218,20 @@ def _run(module: str, source: str | None, calls: list[tuple]) -> list:
             id="count-get",
         ),
         pytest.param(
+            dict_comprehension,
+            """
+            def f(xs):
+                out = {}
+                for i, x in enumerate(xs):
+                    if x:
+                        out[x] = i * 2
+                return out
+            """,
+            "def f(xs):\n    out = {x: i * 2 for i, x in enumerate(xs) if x}\n    return out",
+            [([0, "a", "b", "a"],), ([],), ([[1]],)],
+            id="dict-comprehension-if",
+        ),
+        pytest.param(
             string_join,
             """
             def f(words, sep):
@@ -408,6 +423,21 @@ def test_transform_output_is_equivalent(transform, module: str, expected: str, c
             manual_count,
             "def f(xs, c):\n    for a in xs:\n        c[a] = c.get(a, 0) + 1\n    return c\n",
             id="count-mapping-not-created-empty",
+        ),
+        pytest.param(
+            dict_comprehension,
+            "def f(xs):\n    d = {}\n    for x in xs:\n        d[x] = len(d)\n    return d\n",
+            id="dict-read-in-loop",
+        ),
+        pytest.param(
+            dict_comprehension,
+            "def f(xs):\n    d = {}\n    for x in xs:\n        d[g(x)] = h(x)\n    return d\n",
+            id="dict-key-and-value-both-calls",
+        ),
+        pytest.param(
+            dict_comprehension,
+            "def f(xs):\n    d = {}\n    n = 0\n    for x in xs:\n        d[x] = 1\n    return d\n",
+            id="dict-not-right-before",
         ),
         pytest.param(
             string_join,

@@ -21,6 +21,8 @@ original (comments, docstring and formatting elsewhere stay as they were):
 * ``manual-count``: a loop that only counts its items into a mapping created empty just before
   it (``d[k] += 1`` on a ``defaultdict(int)``, ``d[k] = d.get(k, 0) + 1``, ``if k in d``) becomes
   ``d.update(Counter(...))``;
+* ``dict-comprehension``: ``d = {}`` right before a loop whose body is only ``d[k] = v``
+  (optionally under one ``if``) becomes ``d = {k: v for ...}``;
 * ``string-join``: ``s = ''`` before a loop that only does ``s += piece`` collects the pieces in
   a list and joins them once after the loop;
 * ``minmax-inline``: ``min(a, b)`` / ``max(a, b)`` of the builtins become the conditional
@@ -1193,8 +1195,75 @@ def _fstring_of(
     return text
 
 
+def dict_comprehension(source: str, context: Context) -> str | None:
+    """``d = {}`` right before a loop whose whole body is ``d[key] = value`` (optionally under
+    one ``if``) becomes ``d = {key: value for ... in ... if ...}``. The key or the value must be
+    a name or a constant (a comprehension evaluates the key first, the assignment the value),
+    ``d`` is not used in the loop otherwise, and the loop's variables are not used after it."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    _tree, fn = parsed
+    parents = _parents(fn)
+    out = _Source(source)
+    for loop in ast.walk(fn):
+        if not isinstance(loop, ast.For) or loop.orelse or len(loop.body) != 1:
+            continue
+        statement: ast.stmt = loop.body[0]
+        condition: ast.expr | None = None
+        if isinstance(statement, ast.If) and not statement.orelse and len(statement.body) == 1:
+            condition = statement.test
+            statement = statement.body[0]
+        if not (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Subscript)
+            and isinstance(statement.targets[0].value, ast.Name)
+            and not isinstance(statement.targets[0].slice, ast.Slice)
+        ):
+            continue
+        name = statement.targets[0].value.id
+        key, value = statement.targets[0].slice, statement.value
+        if not (_simple(key) or _simple(value)):
+            continue
+        found = _block_of(loop, parents)
+        if found is None or found[1] == 0:
+            continue
+        init = found[0][found[1] - 1]
+        if not (
+            isinstance(init, ast.Assign)
+            and len(init.targets) == 1
+            and isinstance(init.targets[0], ast.Name)
+            and init.targets[0].id == name
+            and _is_empty_dict(init.value)
+        ):
+            continue
+        parts = [loop.iter, key, value] + ([condition] if condition is not None else [])
+        loop_names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+        if any(_mentions(part, name) for part in parts) or name in loop_names:
+            continue
+        if any(
+            isinstance(n, ast.Name) and n.id in loop_names and not _is_under(n, loop, parents)
+            for n in ast.walk(fn)
+        ):
+            continue
+        if any(
+            isinstance(n, ast.NamedExpr | ast.Yield | ast.YieldFrom | ast.Await)
+            for n in ast.walk(loop)
+        ):
+            continue
+        test = "" if condition is None else f" if {out.segment(condition)}"
+        text = (
+            f"{name} = {{{out.segment(key)}: {out.segment(value)} "
+            f"for {out.segment(loop.target)} in {out.segment(loop.iter)}{test}}}"
+        )
+        out.replace_lines(init, loop, [out.indent_of(init) + text])
+    return out.result()
+
+
 TRANSFORMS: dict[str, Callable[[str, Context], str | None]] = {
     "manual-count": manual_count,
+    "dict-comprehension": dict_comprehension,
     "string-join": string_join,
     "minmax-inline": minmax_inline,
     "cache-recursion": cache_recursion,
