@@ -520,3 +520,26 @@ def test_without_ruff_the_own_transforms_still_run(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(patterns, "ruff_binary", lambda: None)
     fn, context = _fn("def f(xs):\n    return [x for x in xs if x in [1, 2]]\n")
     assert [tool for tool, _ in tool_candidates(fn, context)] == ["set-membership"]
+
+
+def test_the_last_place_is_kept_for_the_chain():
+    fn, context = _fn(
+        """
+        import re
+        def f(xs, vocab):
+            counts = {}
+            for y in xs:
+                counts[y] = counts.get(y, 0) + 1
+            out = []
+            for x in xs:
+                if x in vocab and re.match("a", x):
+                    out.append(min(x, "b"))
+            return counts, "".join(w for w in out), "{:>{}}".format(vocab, 3)
+        """
+    )
+    made = tool_candidates(fn, context)
+    assert len(made) == tools.MAX_TOOL_CANDIDATES
+    assert made[-1][0] == "combined"
+    combined = made[-1][1]
+    assert "_Counter(xs)" in combined and '"".join([' in combined
+    assert "_re_match" in combined and 'f"{vocab:>{3}}"' in combined
