@@ -42,7 +42,15 @@ from speedsmith.target import project_root
 FORMAT = 2
 CACHED_VERDICTS = frozenset({"improved", "no-improvement"})
 IRRELEVANT_SETTINGS = frozenset(
-    {"seed", "nThreads", "nGpuLayers", "onSave", "onSaveBudget", "budgetSeconds"}
+    {
+        "seed",
+        "nThreads",
+        "nGpuLayers",
+        "onSave",
+        "onSaveBudget",
+        "onSaveDebounceSeconds",
+        "budgetSeconds",
+    }
 )
 """Wire names of settings that do not change what a run may conclude (only how fast it gets
 there or whether it runs at all). ``budget`` is relevant: a larger budget may find more."""

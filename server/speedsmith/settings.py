@@ -267,6 +267,12 @@ class Settings:
         minimum=1,
         choices=BUDGET_PRESETS,
     )
+    on_save_debounce_seconds: float = setting(
+        1.0,
+        "Language server: a background run starts only once this many seconds have passed "
+        "since the last save of its file (each save restarts the wait; 0: at once).",
+        minimum=0,
+    )
     sandbox: str = setting(
         "auto",
         "Where candidates run: `auto` (bubblewrap, else Linux namespaces, else refuse), "

@@ -11,6 +11,11 @@ pygls's shared thread pool, so ``codeAction``, ``hover`` and document sync keep 
 while a search runs. Explicit jobs pre-empt the background one (it is cancelled and queued
 again, first); a background job starts only when no explicit job is running. Each job carries
 a ``threading.Event``: setting it makes the engine stop and kill its children.
+
+Background runs are debounced per document (the setting ``onSaveDebounceSeconds``): a queued
+run waits until that long has passed since the document's last save, and every save of the
+document restarts the wait for all of its queued runs. The clock and the timer are injectable
+(``clock``, ``call_later``) so tests drive the wait without sleeping.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from speedsmith.isolate import Region
@@ -65,6 +71,8 @@ class Pending:
     function_hash: str
     cancel: threading.Event = field(default_factory=threading.Event)
     preempted: bool = False
+    not_before: float = 0.0
+    """The scheduler's clock time before which the run does not start (the debounce)."""
 
 
 JOB_NICENESS = 10
@@ -83,12 +91,35 @@ def lower_priority() -> None:
         logger.debug("could not lower the job thread's priority: %s", err)
 
 
+class Timer(Protocol):
+    """What ``call_later`` returns: ``asyncio.TimerHandle`` or a test's stand-in."""
+
+    def cancel(self) -> None: ...
+
+
+def loop_call_later(delay: float, callback: Callable[[], None]) -> Timer:
+    """``callback`` after ``delay`` seconds on the running event loop."""
+    return asyncio.get_running_loop().call_later(delay, callback)
+
+
 class Scheduler:
     """The executor, the explicit jobs by progress token, the background queue."""
 
-    def __init__(self, notify: Callable[[str, Any], None]) -> None:
+    def __init__(
+        self,
+        notify: Callable[[str, Any], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        call_later: Callable[[float, Callable[[], None]], Timer] = loop_call_later,
+    ) -> None:
         self.notify = notify
         """Sends a notification to the client (``speedsmith/status``)."""
+        self.clock = clock
+        """The debounce's clock (seconds)."""
+        self.call_later = call_later
+        """Arms the timer that starts a debounced run once it is due."""
+        self.timer: Timer | None = None
+        self.timer_due: float | None = None
         self.executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="speedsmith-job", initializer=lower_priority
         )
@@ -134,11 +165,17 @@ class Scheduler:
 
     # -- the background queue -------------------------------------------------------------------
 
-    def enqueue(self, pending: Pending) -> None:
-        """Queue ``pending`` (replacing a queued run of the same function)."""
+    def enqueue(self, pending: Pending, delay: float = 0.0) -> None:
+        """Queue ``pending`` (replacing a queued run of the same function) to start no sooner
+        than ``delay`` seconds from now; the document's other queued runs wait as long."""
+        due = self.clock() + max(0.0, delay)
         self.queue = [
             p for p in self.queue if (p.uri, p.qualname) != (pending.uri, pending.qualname)
         ]
+        pending.not_before = due
+        for queued in self.queue:
+            if queued.uri == pending.uri:
+                queued.not_before = max(queued.not_before, due)
         self.queue.append(pending)
 
     def preempt(self) -> None:
@@ -152,7 +189,8 @@ class Scheduler:
         return any(not job.done for job in self.jobs.values())
 
     def kick(self) -> None:
-        """Start the next queued job unless one runs or an explicit request is pending."""
+        """Start the next queued job that is due, unless one runs or an explicit request is
+        pending; when none is due yet, arm the timer for the first that will be."""
         if (
             self.closed
             or self.background is None
@@ -162,10 +200,34 @@ class Scheduler:
         ):
             self.status()
             return
-        pending = self.queue.pop(0)
+        now = self.clock()
+        pending = next((p for p in self.queue if p.not_before <= now), None)
+        if pending is None:
+            self._arm(min(p.not_before for p in self.queue) - now)
+            self.status()
+            return
+        self.queue.remove(pending)
         self.current = pending
         self.task = asyncio.get_running_loop().create_task(self._run(pending, self.background))
         self.status()
+
+    def _arm(self, delay: float) -> None:
+        """Kick again in ``delay`` seconds (one timer: an earlier due time replaces it)."""
+        due = self.clock() + delay
+        if self.timer is not None and self.timer_due is not None and self.timer_due <= due:
+            return
+        self._disarm()
+        self.timer_due = due
+        self.timer = self.call_later(delay, self._due)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.timer_due = None
+
+    def _due(self) -> None:
+        self.timer = self.timer_due = None
+        self.kick()
 
     async def _run(self, pending: Pending, body: Callable[[Pending], Awaitable[None]]) -> None:
         try:
@@ -227,6 +289,7 @@ class Scheduler:
         """
         self.closed = True
         self.cancel_all()
+        self._disarm()
         self.executor.shutdown(wait=False, cancel_futures=True)
         if wait is None:
             return True
