@@ -19,6 +19,9 @@ class Prompt:
     prefill_code: str = ""
     """The part of ``prefill`` that is code (after the opening fence): the reply's code is
     ``prefill_code + generation.text``."""
+    grammar: str = ""
+    """GBNF the reply must follow ('' for none; ``grammar.code_grammar``). The llama backend
+    samples under it; backends that cannot constrain decoding ignore it."""
 
 
 @dataclass(frozen=True)

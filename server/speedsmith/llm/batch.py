@@ -18,15 +18,27 @@ sequences). For a batch of requests it
 5. stops a sequence at an end-of-generation token, a stop string or ``max_tokens``; a set
    ``cancel`` event stops the whole batch before the next token step (``Cancelled``).
 
+A request with a grammar (``grammar.py``: GBNF text) is sampled the way llama.cpp's own
+common sampler does it: the token the chain samples is checked against the grammar alone, and
+only when the grammar rejects it is the whole vocabulary filtered by the grammar and the chain
+applied again. Where every token was valid anyway the result is the unconstrained one, and an
+accepted token costs one check instead of a pass over the 49,152-token vocabulary (which made
+generation 2.3x slower through ``create_completion(grammar=...)``, where the grammar runs
+first on every step).
+
 Counters (``stats``) record the prompt tokens requested and the ones actually evaluated.
 """
 
 from __future__ import annotations
 
+import ctypes
+import math
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from speedsmith.errors import Cancelled, ModelError
 from speedsmith.llm.base import Generation
@@ -43,6 +55,8 @@ class BatchStats:
     """Prompt tokens actually evaluated (the shared prefix once, cached parts not at all)."""
     completion_tokens: int = 0
     generations: int = 0
+    grammar_rejections: int = 0
+    """Sampled tokens a grammar rejected (each resampled from the grammar's allowed ones)."""
     batches: int = 0
     decode_seconds: float = 0.0
     """Seconds spent in batches (prompt evaluation and decoding)."""
@@ -56,6 +70,8 @@ class _Seq:
     max_tokens: int
     stop: tuple[bytes, ...]
     sampler: Any
+    grammar: Any = None
+    """The request's grammar sampler (a ``llama_sampler`` pointer), None: unconstrained."""
     completion: list[int] = field(default_factory=list)
     text: bytes = b""
     done: bool = False
@@ -90,6 +106,12 @@ class Batcher:
         self._threads = (int(params.n_threads), int(params.n_threads_batch))
         self._mem = self._ctx.memory
         self._vocab = llama._model.vocab
+        n_vocab = int(llama.n_vocab())
+        self._ids = np.arange(n_vocab, dtype=np.int32)
+        self._candidates = np.zeros(
+            n_vocab, dtype=np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+        )
+        """Every token's logit, laid out as ``llama_token_data`` (constrained sampling)."""
         self._cached: list[int] = []
         """Tokens whose KV cells sequence 0 holds (positions 0 .. len - 1)."""
         self._lock = threading.Lock()
@@ -132,6 +154,12 @@ class Batcher:
         sampler.add_dist(seed & 0xFFFFFFFF)
         return sampler
 
+    def _grammar(self, text: str) -> Any:
+        sampler = self._lc.llama_sampler_init_grammar(self._vocab, text.encode("utf-8"), b"root")
+        if not sampler:
+            raise ModelError("the reply grammar does not parse (llama.cpp rejected it)")
+        return sampler
+
     def _forget(self, keep: int) -> None:
         """Drop every sequence's cells but sequence 0's first ``keep`` positions."""
         for seq in range(1, self.n_seq):
@@ -158,8 +186,10 @@ class Batcher:
         stops: list[tuple[str, ...]],
         cancel: threading.Event | None = None,
         reuse: bool = True,
+        grammars: list[str] | None = None,
     ) -> list[Generation]:
-        """One generation per prompt (at most ``n_seq``), decoded together."""
+        """One generation per prompt (at most ``n_seq``), decoded together; ``grammars``: a
+        GBNF text per prompt that its reply must follow ('' for none)."""
         if len(prompts) > self.n_seq:
             raise ValueError(f"{len(prompts)} prompts for {self.n_seq} sequences")
         with self._lock:
@@ -175,6 +205,9 @@ class Batcher:
                 for i in range(len(prompts))
             ]
             try:
+                for seq in seqs:
+                    if grammars and grammars[seq.index]:
+                        seq.grammar = self._grammar(grammars[seq.index])
                 self._ctx.set_n_threads(*self._threads)
                 evaluated = self._prefill(seqs, cancel, reuse)
                 # Token steps are small: the decode thread count (a second thread spinning on
@@ -184,6 +217,8 @@ class Batcher:
             finally:
                 for seq in seqs:
                     seq.sampler.close()
+                    if seq.grammar is not None:
+                        self._lc.llama_sampler_free(seq.grammar)
                 self._forget(len(self._cached) if reuse else 0)
             seconds = time.perf_counter() - started
             stats = self.stats
@@ -260,10 +295,15 @@ class Batcher:
 
     def _sample(self, seq: _Seq, idx: int) -> None:
         """Sample the sequence's next token from logits row ``idx``; mark it done when it ends."""
-        token = self._lc.llama_sampler_sample(seq.sampler.sampler, self._ctx.ctx, idx)
+        if seq.grammar is None:
+            token = self._lc.llama_sampler_sample(seq.sampler.sampler, self._ctx.ctx, idx)
+        else:
+            token = self._sample_constrained(seq, idx)
         if self._lc.llama_vocab_is_eog(self._vocab, token):
             seq.done = True
             return
+        if seq.grammar is not None:
+            self._lc.llama_sampler_accept(seq.grammar, token)
         seq.completion.append(token)
         text = self._llama.detokenize(seq.completion, prev_tokens=seq.tokens)
         seq.text = text
@@ -275,6 +315,40 @@ class Batcher:
                 return
         if len(seq.completion) >= seq.max_tokens:
             seq.done = True
+
+    def _all_tokens(self, idx: int) -> Any:
+        """Logits row ``idx`` as a fresh ``llama_token_data_array`` over the whole vocabulary
+        (token order, unsorted: what ``llama_sampler_sample`` builds)."""
+        lc = self._lc
+        row = np.ctypeslib.as_array(
+            lc.llama_get_logits_ith(self._ctx.ctx, idx), shape=(len(self._ids),)
+        )
+        buffer = self._candidates
+        buffer["id"] = self._ids  # samplers sort in place
+        buffer["logit"] = row
+        buffer["p"] = 0.0
+        data = buffer.ctypes.data_as(ctypes.POINTER(lc.llama_token_data))
+        return lc.llama_token_data_array(data=data, size=len(buffer), selected=-1, sorted=False)
+
+    def _sample_constrained(self, seq: _Seq, idx: int) -> int:
+        """``llama_sampler_sample`` with the grammar checked on the sampled token only; a
+        rejected token means: filter every token by the grammar, then sample again."""
+        lc = self._lc
+        chain = seq.sampler.sampler
+        cur = self._all_tokens(idx)
+        lc.llama_sampler_apply(chain, ctypes.byref(cur))
+        token = int(cur.data[cur.selected].id)
+        one = (lc.llama_token_data * 1)(lc.llama_token_data(token, 1.0, 0.0))
+        check = lc.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+        lc.llama_sampler_apply(seq.grammar, ctypes.byref(check))
+        if math.isinf(one[0].logit):
+            self.stats.grammar_rejections += 1
+            cur = self._all_tokens(idx)
+            lc.llama_sampler_apply(seq.grammar, ctypes.byref(cur))
+            lc.llama_sampler_apply(chain, ctypes.byref(cur))
+            token = int(cur.data[cur.selected].id)
+        lc.llama_sampler_accept(chain, token)
+        return token
 
 
 def _check(cancel: threading.Event | None) -> None:

@@ -118,6 +118,7 @@ class LlamaBackend:
                     seeds=[r.seed for r in chunk],
                     stops=[r.stop for r in chunk],
                     cancel=cancel,
+                    grammars=[r.prompt.grammar for r in chunk],
                 )
                 start += width
         return out
@@ -145,6 +146,10 @@ class LlamaBackend:
         cancel: threading.Event | None = None,
     ) -> Generation:
         import llama_cpp
+
+        if prompt.grammar:  # constrained: sampled by the batch engine (``batch.py``)
+            request = GenerationRequest(prompt, max_tokens, temperature, seed, stop)
+            return self.generate_batch([request], cancel=cancel)[0]
 
         def cancelled(_ids: Any, _logits: Any) -> bool:
             return cancel is not None and cancel.is_set()

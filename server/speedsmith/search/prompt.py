@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from speedsmith.errors import SourceError
 from speedsmith.isolate import Context, FunctionInfo, parse_candidate
 from speedsmith.llm.base import Prompt
+from speedsmith.llm.grammar import code_grammar
 from speedsmith.search import patterns
 from speedsmith.search.rename import restore_parameter_names
 from speedsmith.search.strip import regular_indentation, splice_docstring, strip
@@ -113,7 +114,9 @@ def _found(fn: FunctionInfo, context: Context) -> tuple[patterns.Found, ...]:
 def _code_prompt(user: str, header: str = "") -> Prompt:
     """A code prompt with the generic worked example; the reply is prefilled with the code
     fence and the function's ``header`` (decorators and ``def`` line), so the model writes
-    only the body and cannot rename the function or change its parameters.
+    only the body and cannot rename the function or change its parameters. The reply is
+    sampled under ``grammar.code_grammar`` (brackets and strings close, the body stays
+    indented; backends that cannot constrain decoding ignore it).
 
     Detected patterns are hints in words (``_hints``), not examples: with a pattern's own
     example function as the worked example the 135M model copied its name and parameters (7 of
@@ -127,6 +130,7 @@ def _code_prompt(user: str, header: str = "") -> Prompt:
         examples=(example,),
         prefill=f"{FENCE}python\n{code}",
         prefill_code=code,
+        grammar=code_grammar(indented=bool(header)),
     )
 
 

@@ -1,0 +1,127 @@
+"""The code-reply grammar (``llm/grammar.py``) and constrained sampling in the batch engine
+(``llm/batch.py``), with the embedded model's vocabulary."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from speedsmith.isolate import collect_context, find_function
+from speedsmith.llm.base import Prompt
+from speedsmith.llm.grammar import code_grammar
+from speedsmith.search.prompt import FENCE, build_prompt
+
+SOURCE = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x * x\n    return s\n"
+FN = find_function(SOURCE, "total")
+
+
+@pytest.fixture(scope="module")
+def vocab_model(embedded_model: Path) -> Iterator[Any]:
+    import llama_cpp
+
+    model = llama_cpp.Llama(model_path=str(embedded_model), vocab_only=True, verbose=False)
+    yield model
+    model.close()
+
+
+def _accepts(model: Any, text: str, *, indented: bool) -> bool:
+    """Whether the grammar lets the model write ``text`` (token by token, as sampling would)."""
+    import llama_cpp as lc
+
+    vocab = model._model.vocab
+    grammar = lc.llama_sampler_init_grammar(
+        vocab, code_grammar(indented=indented).encode(), b"root"
+    )
+    assert grammar, "the grammar does not parse"
+    try:
+        for token in model.tokenize(text.encode(), add_bos=False, special=False):
+            one = (lc.llama_token_data * 1)(lc.llama_token_data(token, 1.0, 0.0))
+            check = lc.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+            lc.llama_sampler_apply(grammar, ctypes.byref(check))
+            if math.isinf(one[0].logit):
+                return False
+            lc.llama_sampler_accept(grammar, token)
+        return True
+    finally:
+        lc.llama_sampler_free(grammar)
+
+
+@pytest.mark.parametrize(
+    ("text", "indented", "valid"),
+    [
+        pytest.param("return [x * x for x in xs]\n```", True, True, id="one-line"),
+        pytest.param(
+            "s = 0\n    for x in xs:\n        s += x\n\n    return s\n```", True, True, id="body"
+        ),
+        pytest.param(
+            "return s.replace('(', \"[\").split('#{')\n```", True, True, id="brackets-as-text"
+        ),
+        pytest.param('x = """a\n(b"\'"""\n    return x\n```', True, True, id="triple-quoted"),
+        pytest.param("return f(\n1,\n  [2])\n```", True, True, id="bracket-over-lines"),
+        pytest.param('return f"{x!r}" + r"\\d"\n```', True, True, id="prefixed-strings"),
+        pytest.param("x = 1 + \\\n        2\n    return x\n```", True, True, id="continuation"),
+        pytest.param("\n    return x\n```", True, True, id="blank-first-line"),
+        pytest.param("def f(x):\n    return x\n```", False, True, id="free-column-0"),
+        pytest.param("return f(x))\n```", True, False, id="closed-twice"),
+        pytest.param("return [x)\n```", True, False, id="mismatched"),
+        pytest.param("return f(x\n```", True, False, id="fence-inside-bracket"),
+        pytest.param("return 'abc\n```", True, False, id="open-string"),
+        pytest.param("\n```", True, False, id="empty-body"),
+        pytest.param("return x\ndef other():\n```", True, False, id="left-the-function"),
+        pytest.param("return `x`\n```", True, False, id="backticks"),
+        pytest.param("return x  # the sum\n```", True, False, id="comment"),
+        pytest.param("\ndef other():\n```", True, False, id="blank-then-column-0"),
+    ],
+)
+def test_grammar_accepts_code_and_rejects_what_cannot_parse(
+    vocab_model: Any, text: str, indented: bool, valid: bool
+):
+    assert _accepts(vocab_model, text, indented=indented) is valid
+
+
+@pytest.fixture(scope="module")
+def backend(embedded_model: Path) -> Iterator[Any]:
+    from speedsmith.llm.llama import LlamaBackend
+
+    made = LlamaBackend(embedded_model, n_gpu_layers=0, n_ctx=1024, n_threads=None)
+    yield made
+    made.close()
+
+
+@pytest.mark.real_model
+def test_a_valid_reply_is_the_unconstrained_one(backend: Any, vocab_model: Any):
+    """Sample, check, resample only on rejection: where the model wrote valid code anyway,
+    the constrained reply is token for token the unconstrained one (``create_completion``)."""
+    constrained = build_prompt(FN, collect_context(SOURCE, FN))
+    assert constrained.grammar
+    free = dataclasses.replace(constrained, grammar="")
+    kwargs: dict[str, Any] = {"max_tokens": 48, "temperature": 0.3, "seed": 3, "stop": (FENCE,)}
+    without = backend.generate(free, **kwargs)
+    assert _accepts(vocab_model, without.text, indented=True)  # the premise
+    assert backend.generate(constrained, **kwargs).text == without.text
+
+
+@pytest.mark.real_model
+def test_rejected_tokens_are_resampled_from_what_the_grammar_allows(backend: Any, vocab_model: Any):
+    """The grammar sees only the reply: after a prefill that leaves a bracket open, the
+    model's closing bracket is a token the grammar rejects, and another one is sampled."""
+    prompt = Prompt(
+        system="You copy text exactly.",
+        user="Copy this line exactly:\n\nx = f(a)) + g(b]]\n",
+        prefill="```python\nx = f(a",
+        grammar=code_grammar(indented=False),
+    )
+    free = dataclasses.replace(prompt, grammar="")
+    kwargs: dict[str, Any] = {"max_tokens": 30, "temperature": 0.2, "seed": 1, "stop": (FENCE,)}
+    assert backend.generate(free, **kwargs).text.startswith(")")
+    rejections = backend.batcher().stats.grammar_rejections
+    made = backend.generate(prompt, **kwargs)
+    assert backend.batcher().stats.grammar_rejections > rejections
+    assert not made.text.startswith(")")
+    assert _accepts(vocab_model, made.text, indented=False)
