@@ -32,6 +32,7 @@ from speedsmith.isolate import (
     string_continuation_lines,
 )
 from speedsmith.llm.base import Prompt
+from speedsmith.llm.grammar import code_grammar
 from speedsmith.search import prompt as whole
 from speedsmith.search.prompt import FENCE, SYSTEM, Extracted, _block, _context_parts
 from speedsmith.search.strip import strip
@@ -124,7 +125,12 @@ def _region_prompt(user: str) -> Prompt:
         _block(EXAMPLE_FAST),
     )
     return Prompt(
-        system=SYSTEM, user=user, examples=(example,), prefill=f"{FENCE}python\n", prefill_code=""
+        system=SYSTEM,
+        user=user,
+        examples=(example,),
+        prefill=f"{FENCE}python\n",
+        prefill_code="",
+        grammar=code_grammar(indented=False),  # the statements start at column 0
     )
 
 
