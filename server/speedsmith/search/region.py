@@ -59,6 +59,10 @@ HOT_REGION_PART = 0.5
 """A hot region is proposed only when its code is less than this part of the function body's
 (lines without docstring, comments or blank lines): where it is not, a whole-function rewrite
 writes about as much and can change more."""
+HOT_REGION_MIN_BODY = 8
+"""...and only in a function whose body has at least this many code lines: a shorter one is
+cheaper to rewrite whole than to explain a region of (and the small examples' seeded runs,
+the README's and ``benchmarks/easy``, stay what they were)."""
 
 
 def splice(function_source: str, region: RegionInfo, replacement: str) -> str:
@@ -264,11 +268,13 @@ def hot_region(
     last lines of ``source``) that snaps to whole statements of one block (``snap_region``),
     is a strict part of the function, and has less than ``HOT_REGION_PART`` of the body's code
     lines. None when none does (the time is spread over the function, or the hot part is most
-    of it)."""
+    of it), or when the body has fewer than ``HOT_REGION_MIN_BODY`` code lines."""
     stripped = strip(fn.source)
     code = stripped.code.split("\n")
     header = fn.header.count("\n") + 1
     body = _code_lines(stripped.lines, code, range(header, len(fn.source.split("\n"))))
+    if body < HOT_REGION_MIN_BODY:
+        return None
     for index, (start, end) in enumerate(regions):
         try:
             info = snap_region(source, fn, Region(start, end))
