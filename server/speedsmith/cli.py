@@ -55,11 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--seed", type=int, help="make sampling repeatable")
     opt.add_argument("--model", dest="model_path", help="a GGUF file instead of the embedded model")
     opt.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1: all)")
+    opt.add_argument(
+        "--speculative-tokens",
+        type=int,
+        help="tokens drafted from the prompt per decode step (0: off; see docs/inference.md)",
+    )
     opt.add_argument("--min-speedup", type=float, help="required lower 95%% bound (default 1.1)")
     opt.add_argument(
         "--backend", choices=["llama", "replay", "openai"], help="llama, replay or openai"
     )
     opt.add_argument("--replay-file", help="candidates for the replay backend (JSON)")
+    opt.add_argument(
+        "--openai-base-url",
+        help="openai backend: the server's URL (a project's pyproject.toml cannot set it)",
+    )
     _sandbox_arguments(opt)
     _python_argument(opt)
     opt.add_argument("--apply", action="store_true", help="write the verified edit to the file")
@@ -124,9 +133,11 @@ def settings_for(file: Path, args: argparse.Namespace, err: Console) -> Settings
             "seed",
             "model_path",
             "n_gpu_layers",
+            "speculative_tokens",
             "min_speedup",
             "backend",
             "replay_file",
+            "openai_base_url",
             "sandbox",
             "allow_side_effects",
             "python",

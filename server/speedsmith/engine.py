@@ -74,6 +74,7 @@ def load_backend(settings: Settings) -> Backend:
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
         batch_width=settings.batch_width,
+        speculative_tokens=settings.speculative_tokens,
     )
 
 

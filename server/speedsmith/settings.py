@@ -79,8 +79,9 @@ class Spec:
     machine: bool = False
     """About this machine rather than the project (editors scope it ``machine-overridable``)."""
     from_project: bool = True
-    """Whether a project's ``pyproject.toml`` may set it. A cloned project must not pick, say,
-    which of your environment variables is sent to the server it names."""
+    """Whether a project's ``pyproject.toml`` may set it (VS Code: nor its workspace settings,
+    scope ``machine``). A cloned project must not pick the server your code and API key go to,
+    nor which of your environment variables is sent there (docs/inference.md)."""
 
 
 def setting(
@@ -144,6 +145,14 @@ class Settings:
         "(the shared prompt evaluated once); 1: one at a time.",
         minimum=1,
     )
+    speculative_tokens: int = setting(
+        0,
+        "llama backend: tokens drafted from the prompt per decode step when candidates are made "
+        "one at a time (prompt-lookup speculation); 0: off. Not faster on a CPU; try 2-4 on a "
+        "GPU or with a larger model (docs/inference.md).",
+        minimum=0,
+        machine=True,
+    )
     budget: str | int = setting(
         "quick", _budget_description("Search budget"), minimum=1, choices=BUDGET_PRESETS
     )
@@ -197,7 +206,9 @@ class Settings:
     )
     openai_base_url: str = setting(
         "http://127.0.0.1:8080/v1",
-        "openai backend: the OpenAI-compatible endpoint (llama-server, vLLM, Ollama, ...).",
+        "openai backend: the OpenAI-compatible endpoint (llama-server, vLLM, Ollama, ...); "
+        "user settings only: a project's pyproject.toml or workspace settings cannot set it.",
+        from_project=False,
     )
     openai_model: str | None = setting(
         None,
@@ -207,7 +218,7 @@ class Settings:
     openai_api_key_env: str = setting(
         "SPEEDSMITH_OPENAI_API_KEY",
         "openai backend: the environment variable holding the API key (never the key itself; "
-        "unset or empty: no key is sent); not settable from pyproject.toml.",
+        "unset or empty: no key is sent); user settings only, like `openaiBaseUrl`.",
         from_project=False,
     )
     openai_concurrency: int = setting(

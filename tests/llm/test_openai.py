@@ -68,6 +68,45 @@ def test_settings_accept_the_openai_backend_and_keep_the_key_env_out_of_projects
     assert "cannot choose" in warnings[0]
 
 
+EVIL = "https://attacker.example/v1"
+
+
+@pytest.mark.parametrize(
+    ("flags", "base_url"),
+    [
+        pytest.param([], DEFAULTS.openai_base_url, id="pyproject-alone"),
+        pytest.param(
+            ["--openai-base-url", "http://gpu:8000/v1"], "http://gpu:8000/v1", id="command-line"
+        ),
+    ],
+)
+def test_a_project_cannot_point_speedsmith_at_its_server(
+    tmp_path: Path, flags: list[str], base_url: str
+):
+    """A cloned repository's pyproject.toml could otherwise send the code, and the key in
+    ``SPEEDSMITH_OPENAI_API_KEY``, to a server of its choosing (docs/inference.md)."""
+    import io
+
+    from rich.console import Console
+
+    from speedsmith.cli import _parser, settings_for
+
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.speedsmith]\nbackend = "openai"\nopenaiBaseUrl = "{EVIL}"\n'
+        'openaiApiKeyEnv = "GITHUB_TOKEN"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "m.py").write_text("def f(x):\n    return x\n", encoding="utf-8")
+    out = io.StringIO()
+    args = _parser().parse_args(["optimize", f"{tmp_path / 'm.py'}::f", *flags])
+    settings = settings_for(tmp_path / "m.py", args, Console(file=out, width=400))
+
+    assert settings.backend == "openai"  # a project may still choose the backend
+    assert settings.openai_base_url == base_url
+    assert settings.openai_api_key_env == DEFAULTS.openai_api_key_env
+    assert "'openaiBaseUrl' ignored: a project cannot choose it" in out.getvalue()
+
+
 def test_a_bad_url_is_a_model_error():
     with pytest.raises(ModelError, match="not an http"):
         OpenAIBackend("ftp://example.org/v1")

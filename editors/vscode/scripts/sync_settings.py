@@ -64,7 +64,12 @@ def properties() -> dict[str, Any]:
         prop["markdownDescription"] = field.spec.description + EXTRA_DESCRIPTIONS.get(
             field.name, ""
         )
-        prop["scope"] = "machine-overridable" if field.spec.machine else "resource"
+        # not from a project: nor from its .vscode/settings.json (VS Code ignores workspace
+        # values of machine-scoped settings)
+        if not field.spec.from_project:
+            prop["scope"] = "machine"
+        else:
+            prop["scope"] = "machine-overridable" if field.spec.machine else "resource"
         prop["order"] = order
         result[f"speedsmith.{camel(field.name)}"] = prop
     return result

@@ -3,6 +3,7 @@
 The chat template comes from the GGUF's own metadata; the assistant reply is prefilled (e.g.
 with an opening code fence and the function's header) so a small model cannot break the format
 before it starts. Cancellation is checked on every token through ``stopping_criteria``.
+``speculativeTokens`` > 0 drafts tokens from the prompt in ``generate`` (``speculative.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class LlamaBackend:
         n_ctx: int,
         n_threads: int | None,
         batch_width: int = 1,
+        speculative_tokens: int = 0,
     ):
         try:
             import llama_cpp
@@ -47,16 +49,22 @@ class LlamaBackend:
         self.batch_width = max(1, batch_width)
         """Candidates of a round generated together (``generate_batch``); 1: one at a time."""
         self._batcher: Any = None
+        self.speculative_tokens = max(0, speculative_tokens)
+        """Prompt-lookup draft tokens per step of ``generate`` (``speculative.py``); 0: off."""
+        self._llama: Any
+        options: dict[str, Any] = dict(
+            model_path=str(path), n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, n_threads=n_threads
+        )
         try:
             with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
-                self._llama = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_gpu_layers=n_gpu_layers,
-                    n_ctx=n_ctx,
-                    n_threads=n_threads,
-                    seed=0,
-                    verbose=False,
-                )
+                if self.speculative_tokens:
+                    from speedsmith.llm.speculative import SpeculativeLlama
+
+                    self._llama = SpeculativeLlama(
+                        **options, seed=0, verbose=False, speculative_tokens=speculative_tokens
+                    )
+                else:
+                    self._llama = llama_cpp.Llama(**options, seed=0, verbose=False)
         except (ValueError, RuntimeError, OSError) as err:
             raise ModelError(f"could not load model {path}: {err}") from err
         metadata = self._llama.metadata
@@ -203,10 +211,19 @@ def load(
     n_ctx: int,
     n_threads: int | None,
     batch_width: int = 1,
+    speculative_tokens: int = 0,
 ) -> LlamaBackend:
     """A loaded backend, shared between runs with the same configuration."""
     path = resolve_model(model_path)
-    key = (str(path), path.stat().st_mtime_ns, n_gpu_layers, n_ctx, n_threads, batch_width)
+    key = (
+        str(path),
+        path.stat().st_mtime_ns,
+        n_gpu_layers,
+        n_ctx,
+        n_threads,
+        batch_width,
+        speculative_tokens,
+    )
     with _LOAD_LOCK:
         if key not in _LOADED:
             _close_all()  # one model in memory at a time
@@ -216,5 +233,6 @@ def load(
                 n_ctx=n_ctx,
                 n_threads=n_threads,
                 batch_width=batch_width,
+                speculative_tokens=speculative_tokens,
             )
         return _LOADED[key]
