@@ -213,12 +213,30 @@ class Search:
             self.runs += 1
 
 
+PARTS = ("latency", "storm", "memory", "cancel")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["replay", "llama"], default="replay")
     parser.add_argument("--samples", type=int, default=500, help="requests per latency figure")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.05,
+        help="seconds between latency samples (default 0.05: 500 samples span 25 s)",
+    )
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"which measurements, comma-separated (default all: {','.join(PARTS)})",
+    )
     args = parser.parse_args()
+    args.parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    unknown = args.parts - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
 
     root = Path(tempfile.mkdtemp(prefix="speedsmith-bench-lsp-"))
     try:
@@ -292,17 +310,26 @@ def run(root: Path, args: argparse.Namespace) -> int:
         time.sleep(0.01)
 
     say(f"search started; children: {sorted(client.descendants())}")
-    # 1. latency while the search runs
-    actions, hovers = [], []
-    for i in range(args.samples):
-        search.ensure()
-        actions.append(client.timed("textDocument/codeAction", code_action(middle_def + 1 + i % 3)))
-        hovers.append(client.timed("textDocument/hover", hover(middle_def)))
-    figures["codeAction_during_search"] = summary(actions)
-    figures["hover_during_search"] = summary(hovers)
-    figures["searches_started"] = search.runs
+    if "latency" in args.parts:
+        # 1. latency while the search runs
+        actions, hovers = [], []
+        paced = time.perf_counter()
+        for i in range(args.samples):
+            # Spread over the search's phases (recording, generation, the sandbox): one pair
+            # every --interval seconds, not back to back.
+            paced += args.interval
+            time.sleep(max(0.0, paced - time.perf_counter()))
+            search.ensure()
+            actions.append(
+                client.timed("textDocument/codeAction", code_action(middle_def + 1 + i % 3))
+            )
+            hovers.append(client.timed("textDocument/hover", hover(middle_def)))
+        figures["codeAction_during_search"] = summary(actions)
+        figures["hover_during_search"] = summary(hovers)
+        figures["searches_started"] = search.runs
+        figures["sample_interval_s"] = args.interval
 
-    say(f"1. done: {figures['codeAction_during_search']}")
+        say(f"1. done: {figures['codeAction_during_search']}")
     # 2. 1,000 didChange/s for 10 s, a codeAction every 50 changes
     edit_line = LINES - 1
 
@@ -337,44 +364,45 @@ def run(root: Path, args: argparse.Namespace) -> int:
             },
         )
 
-    storm: list[float] = []
-    started = time.perf_counter()
-    sent = 0
-    pending: list[tuple[float, queue.Queue[dict[str, Any]]]] = []
-    while sent < 10_000:
-        due = started + sent / 1000
-        while time.perf_counter() < due:
-            pass
-        (change if sent % 2 == 0 else undo)(0)
-        sent += 1
-        if sent % 50 == 0:
-            search.ensure()
-            pending.append(
-                (
-                    time.perf_counter(),
-                    client.start("textDocument/codeAction", code_action(middle_def + 1)),
+    if "storm" in args.parts:
+        storm: list[float] = []
+        started = time.perf_counter()
+        sent = 0
+        pending: list[tuple[float, queue.Queue[dict[str, Any]]]] = []
+        while sent < 10_000:
+            # Sleep (not spin) until the next one is due: a spinning client would take one of
+            # the machine's cores away from the server it measures.
+            time.sleep(max(0.0, started + sent / 1000 - time.perf_counter()))
+            (change if sent % 2 == 0 else undo)(0)
+            sent += 1
+            if sent % 50 == 0:
+                search.ensure()
+                pending.append(
+                    (
+                        time.perf_counter(),
+                        client.start("textDocument/codeAction", code_action(middle_def + 1)),
+                    )
                 )
-            )
-        done = [(t, box) for t, box in pending if not box.empty()]
-        for t, box in done:
-            box.get()
-            storm.append(time.perf_counter() - t)  # an upper bound: noticed on the next turn
-            pending.remove((t, box))
-    elapsed = time.perf_counter() - started
-    lag_started = time.perf_counter()
-    for t, box in pending:
-        box.get(timeout=600)
-        storm.append(time.perf_counter() - t)
-    client.request("textDocument/codeAction", code_action(middle_def + 1))
-    figures["didChange_storm"] = {
-        "changes": sent,
-        "seconds": round(elapsed, 2),
-        "rate_per_s": round(sent / elapsed),
-        "codeAction": summary(storm),
-        "backlog_ms": round((time.perf_counter() - lag_started) * 1e3, 1),
-    }
+            done = [(t, box) for t, box in pending if not box.empty()]
+            for t, box in done:
+                box.get()
+                storm.append(time.perf_counter() - t)  # an upper bound: noticed on the next turn
+                pending.remove((t, box))
+        elapsed = time.perf_counter() - started
+        lag_started = time.perf_counter()
+        for t, box in pending:
+            box.get(timeout=600)
+            storm.append(time.perf_counter() - t)
+        client.request("textDocument/codeAction", code_action(middle_def + 1))
+        figures["didChange_storm"] = {
+            "changes": sent,
+            "seconds": round(elapsed, 2),
+            "rate_per_s": round(sent / elapsed),
+            "codeAction": summary(storm),
+            "backlog_ms": round((time.perf_counter() - lag_started) * 1e3, 1),
+        }
 
-    say(f"2. done: {figures['didChange_storm']}")
+        say(f"2. done: {figures['didChange_storm']}")
 
     # 3. memory over 10,000 edits, twice
     def edits(count: int) -> None:
@@ -383,39 +411,41 @@ def run(root: Path, args: argparse.Namespace) -> int:
             if i % 1000 == 999:
                 client.request("textDocument/codeAction", code_action(middle_def + 1))
 
-    before = client.rss_mb()
-    edits(10_000)
-    after_first = client.rss_mb()
-    edits(10_000)
-    after_second = client.rss_mb()
-    figures["memory_mb"] = {
-        "before": round(before, 1),
-        "after_10000_edits": round(after_first, 1),
-        "after_20000_edits": round(after_second, 1),
-    }
+    if "memory" in args.parts:
+        before = client.rss_mb()
+        edits(10_000)
+        after_first = client.rss_mb()
+        edits(10_000)
+        after_second = client.rss_mb()
+        figures["memory_mb"] = {
+            "before": round(before, 1),
+            "after_10000_edits": round(after_first, 1),
+            "after_20000_edits": round(after_second, 1),
+        }
 
-    say(f"3. done: {figures['memory_mb']}")
+        say(f"3. done: {figures['memory_mb']}")
     # 4. cancel -> every child of the server gone
-    kills = []
-    for _ in range(5):
-        search.ensure()
-        deadline = time.monotonic() + 120
-        while not client.descendants() and time.monotonic() < deadline:
-            time.sleep(0.005)
-        children = client.descendants()
-        if not children:
-            continue
-        started = time.perf_counter()
-        client.request(
-            "workspace/executeCommand", {"command": "speedsmith.cancel", "arguments": []}
-        )
-        while client.descendants():
-            time.sleep(0.001)
-        kills.append(time.perf_counter() - started)
-        assert search.box is not None
-        search.box.get(timeout=600)
-        search.box = None
-    figures["cancel_to_children_dead"] = summary(kills) if kills else None
+    if "cancel" in args.parts:
+        kills = []
+        for _ in range(5):
+            search.ensure()
+            deadline = time.monotonic() + 120
+            while not client.descendants() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            children = client.descendants()
+            if not children:
+                continue
+            started = time.perf_counter()
+            client.request(
+                "workspace/executeCommand", {"command": "speedsmith.cancel", "arguments": []}
+            )
+            while client.descendants():
+                time.sleep(0.001)
+            kills.append(time.perf_counter() - started)
+            assert search.box is not None
+            search.box.get(timeout=600)
+            search.box = None
+        figures["cancel_to_children_dead"] = summary(kills) if kills else None
 
     client.request("shutdown", None)
     client.notify("exit", None)

@@ -39,6 +39,15 @@ def _prefix_for_units(text: str, units: int) -> str:
     return text
 
 
+def line_index(line_text: str, character: int) -> int:
+    """Index into ``line_text`` (one line, with or without its ``"\\n"``) of the UTF-16
+    ``character``, clamped to the end of the line's text, before any ``"\\r\\n"``."""
+    content = line_text[:-1] if line_text.endswith("\n") else line_text
+    if line_text.endswith("\n") and content.endswith("\r"):
+        content = content[:-1]
+    return len(_prefix_for_units(content, character))
+
+
 def position_to_byte(text: str, line: int, character: int) -> int:
     """Byte offset in ``text.encode('utf-8')`` of an LSP position (clamped to the line's end)."""
     if line < 0:

@@ -1,7 +1,8 @@
 """Offer "Optimize <qualname>" for the function at the cursor, and verified quick fixes.
 
-LSP method: ``textDocument/codeAction``. Cheap by design: one parse of the document, no
-engine or model work; the refactor action only carries a ``speedsmith.optimize`` command.
+LSP method: ``textDocument/codeAction``. Cheap by design: at most one parse of the document
+per version (what a position found is kept with the version), no engine or model work; the
+refactor action only carries a ``speedsmith.optimize`` command.
 
 A non-empty selection inside one function offers "Optimize selection (lines a-b of `name`)"
 first (the selection snapped to whole statements of one block: ``isolate.snap_region``; the
@@ -17,12 +18,14 @@ edit behind a "faster version available" hint, rebuilt from the current text.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from speedsmith import isolate, positions
 from speedsmith.errors import SourceError
+from speedsmith.lsp import documents
 from speedsmith.lsp.commands import OPTIMIZE_COMMAND
 
 if TYPE_CHECKING:
@@ -66,11 +69,12 @@ class Actions:
         except (OSError, UnicodeDecodeError):
             return None
         start, end = params.range.start, params.range.end
-        offset = positions.position_to_byte(text, start.line, start.character)
         try:
             if (start.line, start.character) != (end.line, end.character):
                 return self._selection_actions(text, uri, document.version, params.range)
-            function = isolate.function_at(text, offset)
+            function = documents.memo(
+                document, ("function_at", start.line, start.character), lambda: _at(text, start)
+            ).get()
         except SourceError as err:
             if not (
                 self._literals_supported()
@@ -153,6 +157,29 @@ class Actions:
 
     def _literals_supported(self) -> bool:
         return self.state.client_supports("text_document.code_action.code_action_literal_support")
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What ``isolate.function_at`` gave for one position: a function, None, or its error."""
+
+    function: isolate.FunctionInfo | None = None
+    error: SourceError | None = None
+
+    def get(self) -> isolate.FunctionInfo | None:
+        if self.error is not None:
+            raise self.error
+        return self.function
+
+
+def _at(text: str, position: types.Position) -> _Found:
+    """The function at ``position`` of ``text`` (kept per document version: a cursor that
+    comes back, or a file with a syntax error, costs no parse)."""
+    offset = positions.position_to_byte(text, position.line, position.character)
+    try:
+        return _Found(isolate.function_at(text, offset))
+    except SourceError as err:
+        return _Found(error=err)
 
 
 def _kind_requested(

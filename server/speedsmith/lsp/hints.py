@@ -34,15 +34,10 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from speedsmith import edits, isolate, positions
-from speedsmith.cache import (
-    CachedResult,
-    ResultCache,
-    function_hash,
-    result_key,
-    tests_fingerprint,
-)
+from speedsmith.cache import CachedResult, ResultCache, result_key, tests_fingerprint
 from speedsmith.errors import Cancelled, SpeedsmithError
 from speedsmith.lsp import edits as lsp_edits
+from speedsmith.lsp.documents import function_hash
 from speedsmith.lsp.scheduler import Pending
 
 if TYPE_CHECKING:

@@ -21,6 +21,7 @@ document restarts the wait for all of its queued runs. The clock and the timer a
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -81,6 +82,18 @@ thread; the processes the engine starts inherit it). On a machine whose cores a 
 busy, the event loop still gets a core at once, so codeAction and hover stay fast."""
 
 
+def prepare_worker() -> None:
+    """The job thread's start: lower its priority, load the engine (numpy, scipy: about a
+    second, off the event loop) and freeze what that loaded out of the garbage collector's
+    way (a full collection stops every thread, the event loop's too, while it walks)."""
+    lower_priority()
+    try:
+        from speedsmith import engine  # noqa: F401
+    except Exception:  # the job reports it when it imports the engine itself
+        logger.debug("could not load the engine ahead of the first job", exc_info=True)
+    gc.freeze()
+
+
 def lower_priority() -> None:
     """Lower the calling thread's priority by ``JOB_NICENESS`` (where the OS allows)."""
     try:
@@ -121,7 +134,7 @@ class Scheduler:
         self.timer: Timer | None = None
         self.timer_due: float | None = None
         self.executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="speedsmith-job", initializer=lower_priority
+            max_workers=1, thread_name_prefix="speedsmith-job", initializer=prepare_worker
         )
         """Runs the (blocking) engine; one job at a time, never on pygls' shared pool."""
         self.jobs: dict[str, Job] = {}

@@ -5,7 +5,7 @@ LSP methods: ``initialize`` (reads ``initializationOptions``), ``initialized`` a
 ``speedsmith`` when the client supports it); outgoing ``window/showMessage`` and
 ``window/logMessage``. Settings layers, lowest first: defaults, initializationOptions,
 workspace/configuration, then ``[tool.speedsmith]`` of the project's ``pyproject.toml``
-(re-read each time settings are needed, so edits to it apply at once).
+(re-read whenever it changed on disk, so edits to it apply at once).
 
 Documents are pygls's (``workspace.text_documents``, kept up to date by pygls's own
 ``didOpen``/``didChange``/``didClose`` handling); this module only reads them.
@@ -56,6 +56,10 @@ class State:
         """Defaults + initializationOptions + workspace/configuration (no pyproject)."""
         self.configured = asyncio.Event()
         """Set once the first ``workspace/configuration`` pull is over."""
+        self._effective: dict[
+            Path, tuple[Settings, tuple[int, ...] | None, Settings, tuple[str, ...]]
+        ] = {}
+        """Per project root: the client settings and pyproject stamp a merge was made of."""
 
     # -- the client -------------------------------------------------------------------------
 
@@ -173,11 +177,26 @@ class State:
         self.warn_settings(warnings, popup=popup)
 
     def effective(self, uri: str | None) -> tuple[Settings, list[str]]:
-        """The client's settings with the project's ``[tool.speedsmith]`` on top."""
+        """The client's settings with the project's ``[tool.speedsmith]`` on top.
+
+        The merge is kept until the client's settings or the ``pyproject.toml`` (its size,
+        modification time or inode) change: hover and every save ask, a stat is enough.
+        """
         root = self.project_root(uri)
-        table = from_pyproject(root) if root is not None else {}
-        origin = str(root / "pyproject.toml") if root is not None else "pyproject.toml"
-        return merge(self.client_settings, table, origin=origin)
+        if root is None:
+            return merge(self.client_settings, {}, origin="pyproject.toml")
+        path = root / "pyproject.toml"
+        try:
+            info = path.stat()
+            stamp: tuple[int, ...] | None = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except OSError:
+            stamp = None
+        known = self._effective.get(root)
+        if known is not None and known[0] is self.client_settings and known[1] == stamp:
+            return known[2], list(known[3])
+        settings, warnings = merge(self.client_settings, from_pyproject(root), origin=str(path))
+        self._effective[root] = (self.client_settings, stamp, settings, tuple(warnings))
+        return settings, warnings
 
     async def settings_for(self, uri: str | None) -> Settings:
         """Effective settings for a job: waits (briefly) for the first configuration pull."""
