@@ -307,6 +307,9 @@ async def test_hover_shows_the_cached_result(
     assert "budget `2`" in value
     assert "+    return sum([x * x for x in nums])" in value
     assert "-    total = 0" in value
+    # the hot lines the run's profile found (the quadratic slice), where they are in the file
+    assert "Where it spends its time" in value
+    assert "- line 7: `total += nums[: i + 1][-1] * nums[i]`" in value, value
     assert elsewhere is None
 
 
