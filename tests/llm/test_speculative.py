@@ -125,3 +125,15 @@ def test_sampling_with_speculation_is_repeatable(backends: Any) -> None:
     ]
 
     assert [g.text for g in runs[0]] == [g.text for g in runs[1]]
+
+
+@pytest.mark.real_model
+def test_the_engine_loads_the_speculative_backend(embedded_model: Path) -> None:
+    from speedsmith.engine import load_backend
+    from speedsmith.llm.speculative import SpeculativeLlama
+
+    settings = dataclasses.replace(DEFAULTS, speculative_tokens=3, n_ctx=512, n_gpu_layers=0)
+    backend: Any = load_backend(settings)
+
+    assert backend.speculative_tokens == 3
+    assert isinstance(backend._llama, SpeculativeLlama)
