@@ -670,3 +670,50 @@ def test_counters_are_probed_in_a_child_and_fall_back_quietly(tmp_path: Path):
     missing = tmp_path / "no-python"
     assert counters_readable(str(missing)) is False
     assert isinstance(counters_readable(sys.executable), bool)
+
+
+TEXT = """
+def shout(s: str, times: int = 1) -> str:
+    return (s.upper() + "!") * times
+"""
+
+TEXT_TESTS = """
+from text import shout
+
+
+def test_shout():
+    assert shout("a") == "A!"
+    assert shout("ab", 2) == "AB!AB!"
+"""
+
+
+@pytest.mark.parametrize(
+    ("candidate", "equivalent"),
+    [
+        pytest.param(TEXT.lstrip("\n"), True, id="identical"),
+        pytest.param(
+            "def shout(s: str, times: int = 1) -> str:\n    return (s.upper() + '!') * times\n",
+            True,
+            id="same-behaviour",
+        ),
+        pytest.param(
+            "def shout(s: str, times: int = 1) -> str:\n"
+            "    return (s.upper() + '!') * abs(times)\n",
+            False,
+            id="differs-on-generated-negative-times",
+        ),
+    ],
+)
+def test_text_parameters_get_generated_inputs(
+    project_factory: Any, candidate: str, equivalent: bool
+):
+    """Hypothesis draws ``str`` inputs from the hints: resolving its text strategies builds its
+    Unicode tables on disk (``.hypothesis/`` in the scratch folder), which is nobody's side
+    effect. It was blamed on the candidate: every ``str``-annotated function was rejected,
+    the original itself included."""
+    files = {"text.py": TEXT, "test_text.py": TEXT_TESTS}
+    recorded = record_module(project_factory, files, "text.py", ["shout"])["shout"]
+    verdict = recorded.verify(candidate, timing=False)
+    assert verdict.equivalent is equivalent, verdict.reason
+    if not equivalent:
+        assert "generated input" in verdict.reason

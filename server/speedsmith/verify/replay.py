@@ -444,13 +444,20 @@ def generated_inputs(
         return []
     inferred = any(p.name not in hints for p in parameters)
     try:
-        if inferred:
-            strategies = _inferred_strategies(signature, calls, st)
-            if not strategies:
-                return []
-        else:
-            st.register_type_strategy(int, st.integers(-1000, 1000))
-            strategies = {p.name: st.from_type(hints[p.name]) for p in parameters}
+        # Nobody's side effects either: strategies resolve lazily, and resolving text
+        # strategies makes Hypothesis build (and cache on disk) its Unicode tables, which the
+        # audit would otherwise blame on whoever runs next (every ``str`` parameter was
+        # "candidate tried to create the folder .hypothesis/tmp").
+        with _as(None):
+            if inferred:
+                strategies = _inferred_strategies(signature, calls, st)
+                if not strategies:
+                    return []
+            else:
+                st.register_type_strategy(int, st.integers(-1000, 1000))
+                strategies = {p.name: st.from_type(hints[p.name]) for p in parameters}
+            for strategy in strategies.values():
+                strategy.validate()
     except Exception:
         return []
     deadline = _perf_counter() + float(config.get("generated_seconds", 2.0))
