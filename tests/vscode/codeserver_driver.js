@@ -1,18 +1,28 @@
 // Drives a running code-server (real VS Code workbench) in headless Chromium with playwright-core,
-// as a person would: quick-open stats.py, cursor into sum_of_squares, Ctrl+. for the code
-// actions, pick "Optimize sum_of_squares", wait for the editor text to change.
-// Used by test_vscode_codeserver.py.
+// as a person would: quick-open a file, go to a line (and, for a selection, hold Shift and press
+// Down over the lines to select), Ctrl+. for the code actions, pick the wanted one, wait for the
+// editor text to change. Used by test_vscode_codeserver.py.
 //
 //   node codeserver_driver.js URL SHOT_DIR
 //   env: PLAYWRIGHT_CORE (path of the playwright-core package), CHROMIUM (browser binary),
-//        SPEEDSMITH_EXPECT (a line the edited function must show), SPEEDSMITH_WAIT_MS
-// Prints one JSON object on stdout: {ok, error, before, after, dirty, seconds, steps}.
+//        SPEEDSMITH_FILE (file to open, default stats.py), SPEEDSMITH_LINE (1-based line to go
+//        to, default 5), SPEEDSMITH_SELECT_DOWN (Shift+Down presses from there, default 0: a
+//        cursor, no selection), SPEEDSMITH_ACTION (the code action's title, default
+//        "Optimize sum_of_squares"), SPEEDSMITH_EXPECT (a line the edited function must show),
+//        SPEEDSMITH_WAIT_MS
+// Prints one JSON object on stdout: {ok, error, before, after, dirty, titles, selection,
+// seconds, steps}: titles are the rows of the code action menu, selection the status bar's
+// cursor item when the action was picked ("Ln 8, Col 1 (73 selected)").
 'use strict';
 
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
 
 const [url, shots] = process.argv.slice(2);
 const expect = process.env.SPEEDSMITH_EXPECT || 'return sum([x * x for x in nums])';
+const file = process.env.SPEEDSMITH_FILE || 'stats.py';
+const line = Number(process.env.SPEEDSMITH_LINE || 5);
+const selectDown = Number(process.env.SPEEDSMITH_SELECT_DOWN || 0);
+const action = process.env.SPEEDSMITH_ACTION || 'Optimize sum_of_squares';
 const waitMs = Number(process.env.SPEEDSMITH_WAIT_MS || 90000);
 const t0 = Date.now();
 const steps = [];
@@ -23,6 +33,7 @@ const step = (what) => {
 };
 
 const LINES = '.editor-instance .monaco-editor .view-lines';
+const CURSOR_STATUS = '[id="status.editor.selection"]';
 
 async function editorText(page) {
   // Monaco renders one div per visible line; the file is short enough to be all visible.
@@ -54,16 +65,15 @@ async function main() {
 
     await page.keyboard.press('Control+P');
     await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: 20000 });
-    await page.keyboard.type('stats.py');
+    await page.keyboard.type(file);
     await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
     await page.keyboard.press('Enter');
     await page.waitForFunction(
-      (sel) =>
-        document.querySelector(sel)?.textContent.replace(/\u00a0/g, ' ').includes('def sum_of_squares'),
+      (sel) => document.querySelector(sel)?.textContent.replace(/\u00a0/g, ' ').includes('def '),
       LINES,
       { timeout: 20000 },
     );
-    step('stats.py open');
+    step(`${file} open`);
     result.before = await editorText(page);
     await page.screenshot({ path: `${shots}/1-open.png` });
 
@@ -74,16 +84,28 @@ async function main() {
       await page.locator(LINES).first().click();
       await page.keyboard.press('Control+G');
       await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: 10000 });
-      await page.keyboard.type('5'); // line 5: `total = 0`, inside sum_of_squares
-      await page.keyboard.press('Enter');
+      await page.keyboard.type(String(line));
+      await page.keyboard.press('Enter'); // the cursor at column 1 of that line
+      await page.waitForSelector('.quick-input-widget', { state: 'hidden', timeout: 10000 });
+      for (let i = 0; i < selectDown; i++) await page.keyboard.press('Shift+ArrowDown');
+      if (selectDown > 0) {
+        const row = line + selectDown;
+        await page.waitForFunction(
+          ([sel, at]) => (document.querySelector(sel)?.textContent || '').includes(at),
+          [CURSOR_STATUS, `Ln ${row}, Col 1 (`],
+          { timeout: 10000 },
+        );
+      }
       await page.keyboard.press('Control+.');
-      const item = page
-        .locator('.action-widget .monaco-list-row', { hasText: 'Optimize sum_of_squares' })
-        .first();
+      const item = page.locator('.action-widget .monaco-list-row', { hasText: action }).first();
       try {
         await item.waitFor({ state: 'visible', timeout: 3000 });
         found = true;
         step(`code action listed (attempt ${attempt + 1})`);
+        result.titles = (await page.locator('.action-widget .monaco-list-row').allTextContents()).map(
+          (t) => t.trim(),
+        );
+        result.selection = (await page.locator(CURSOR_STATUS).textContent().catch(() => null))?.trim();
         await page.screenshot({ path: `${shots}/2-actions.png` });
         await item.click();
       } catch {
@@ -91,7 +113,7 @@ async function main() {
         await page.waitForTimeout(1000);
       }
     }
-    if (!found) throw new Error('Ctrl+. never listed "Optimize sum_of_squares"');
+    if (!found) throw new Error(`Ctrl+. never listed "${action}"`);
 
     await page.waitForFunction(
       ([sel, text]) =>

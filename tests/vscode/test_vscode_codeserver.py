@@ -7,16 +7,24 @@ does: open ``stats.py``, put the cursor in ``sum_of_squares``, press Ctrl+. and 
 (``sum(nums)``) is wrong and must be rejected; only ``sum([x * x for x in nums])`` may land, in
 the editor's buffer (the tab turns dirty), not in the file on disk.
 
+The selection test selects the loop of ``dedupe`` with the keyboard (Ctrl+G, Shift+Down) and
+picks "Optimize selection (lines 14-17 of `dedupe`)": the replay pool holds replacements of the
+loop only (a region candidate); the wrong one is rejected, the right one replaces the loop's
+lines in the buffer, every other line stays byte for byte, and the client's verbose trace shows
+the edit made for the document version the command was asked on.
+
 Needs Node 24, code-server, playwright-core and Chromium: ``bash scripts/setup_codeserver.sh``
 installs them into ``$SPEEDSMITH_CODESERVER_HOME`` (default
 ``${XDG_CACHE_HOME:-~/.cache}/speedsmith-codeserver``); without them the test is skipped.
-About 25-30 s on 2 cores once installed.
+About 25-35 s a test on 2 cores once installed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +46,15 @@ DRIVER = HERE / "codeserver_driver.js"
 
 WRONG = "def sum_of_squares(nums):\n    return sum(nums)\n"
 RIGHT = "def sum_of_squares(nums):\n    return sum([x * x for x in nums])\n"
+# Region candidates (``search/region.py``): only the selected statements' new code, at column 0,
+# for the loop of ``dedupe`` (quadratic: ``in`` on a list), so that the right one is many times
+# faster whatever the machine. The wrong one loses the order of first occurrence.
+WRONG_LOOP = "out = list(set(items))"
+RIGHT_LOOP = """seen = set(seen)
+for item in items:
+    if item not in seen:
+        seen.add(item)
+        out.append(item)"""
 DRIVER_TIMEOUT_S = 240
 
 
@@ -146,17 +164,62 @@ def nonblank(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
-def test_codeserver_code_action_rewrites_the_buffer(tmp_path: Path) -> None:
-    tools = Tools()
-    assert tools.chromium is not None
-    vsix = package_extension(tmp_path)
+def trace_messages(log: str, direction: str, method: str) -> list[Any]:
+    """The JSON bodies (``Params:`` of a request or notification, ``Result:`` of a response)
+    that the client's verbose trace logged under each ``[Trace - …] {direction} '{method}'``
+    line (``'{method} - (id)'`` for requests and responses)."""
+    decoder = json.JSONDecoder()
+    heading = re.compile(rf"\] {re.escape(direction)} '{re.escape(method)}(?: - \([^)]*\))?'")
+    found = []
+    for match in heading.finditer(log):
+        following = log.find("[Trace - ", match.end())
+        body = log[match.end() : following if following != -1 else len(log)]
+        brace = body.find("{")
+        if brace != -1:
+            found.append(decoder.raw_decode(body[brace:])[0])
+    return found
 
+
+@dataclasses.dataclass
+class Driven:
+    result: dict[str, Any]
+    """The driver's JSON object (``codeserver_driver.js``)."""
+    server_log: str
+    """The speedsmith output channel (with its client trace), whole."""
+    context: str
+    """What to show when an assertion fails."""
+
+
+@pytest.fixture(scope="module")
+def tools() -> Tools:
+    return Tools()
+
+
+@pytest.fixture(scope="module")
+def vsix(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return package_extension(tmp_path_factory.mktemp("vsix"))
+
+
+def copy_shapes(tmp_path: Path) -> Path:
     project = tmp_path / "shapes"
     shutil.copytree(SHAPES, project, ignore=shutil.ignore_patterns("__pycache__", ".*cache*"))
-    stats = project / "stats.py"
-    original = stats.read_text(encoding="utf-8")
+    return project
+
+
+def drive(
+    tools: Tools,
+    vsix: Path,
+    tmp_path: Path,
+    project: Path,
+    candidates: list[str],
+    driver: dict[str, str],
+    trace: str = "messages",
+) -> Driven:
+    """Install ``vsix`` into a fresh code-server on ``project``, the server on the replay
+    backend with ``candidates``, and run ``codeserver_driver.js`` with the ``driver`` env."""
+    assert tools.chromium is not None
     replay = tmp_path / "replay.json"
-    replay.write_text(json.dumps({"candidates": [WRONG, RIGHT]}), encoding="utf-8")
+    replay.write_text(json.dumps({"candidates": candidates}), encoding="utf-8")
 
     user_data = tmp_path / "user-data"
     extensions = tmp_path / "extensions"
@@ -167,7 +230,7 @@ def test_codeserver_code_action_rewrites_the_buffer(tmp_path: Path) -> None:
                 "speedsmith.serverCommand": [sys.executable, "-m", "speedsmith", "serve"],
                 "speedsmith.backend": "replay",
                 "speedsmith.replayFile": str(replay),
-                "speedsmith.trace.server": "messages",
+                "speedsmith.trace.server": trace,
                 "security.workspace.trust.enabled": False,
                 "workbench.startupEditor": "none",
                 "workbench.tips.enabled": False,
@@ -178,6 +241,8 @@ def test_codeserver_code_action_rewrites_the_buffer(tmp_path: Path) -> None:
                 "update.mode": "none",
                 "chat.disableAIFeatures": True,
                 "files.autoSave": "off",
+                # The driver reads the rendered lines: no middle dots for selected spaces.
+                "editor.renderWhitespace": "none",
             },
             indent=1,
         ),
@@ -237,7 +302,7 @@ def test_codeserver_code_action_rewrites_the_buffer(tmp_path: Path) -> None:
         **env,
         "PLAYWRIGHT_CORE": str(tools.playwright),
         "CHROMIUM": str(tools.chromium),
-        "SPEEDSMITH_EXPECT": RIGHT.splitlines()[1].strip(),
+        **driver,
     }
     unpacked = cache_dir() / "chromium"
     if tools.chromium.is_relative_to(unpacked):  # dpkg -x'd without root: its own libraries
@@ -262,16 +327,38 @@ def test_codeserver_code_action_rewrites_the_buffer(tmp_path: Path) -> None:
         stop(proc)
 
     exthost_logs = sorted(user_data.glob("logs/*/exthost*/**/*speedsmith*.log"))
-    server_log = exthost_logs[-1].read_text(errors="replace")[-4000:] if exthost_logs else ""
+    server_log = exthost_logs[-1].read_text(errors="replace") if exthost_logs else ""
     context = (
         f"driver rc={driven.returncode}\nstdout:\n{driven.stdout[-4000:]}\n"
         f"stderr:\n{driven.stderr[-4000:]}\ncode-server log (tail):\n{log.read_text()[-3000:]}\n"
-        f"speedsmith output (tail):\n{server_log}\nscreenshots: {shots}"
+        f"speedsmith output (tail):\n{server_log[-4000:]}\nscreenshots: {shots}"
     )
     lines = driven.stdout.strip().splitlines()
     assert lines, context
     result = json.loads(lines[-1])
     assert result["ok"] is True, f"{result.get('error')}\n{context}"
+    return Driven(result, server_log, context)
+
+
+def test_codeserver_code_action_rewrites_the_buffer(
+    tools: Tools, vsix: Path, tmp_path: Path
+) -> None:
+    project = copy_shapes(tmp_path)
+    stats = project / "stats.py"
+    original = stats.read_text(encoding="utf-8")
+
+    # With a hot region (the loop's body takes most of the time) every second proposal asks
+    # for the region only, and a whole function there is rejected unverified: RIGHT twice, so
+    # one lands on a whole-function proposal either way.
+    driven = drive(
+        tools,
+        vsix,
+        tmp_path,
+        project,
+        [WRONG, RIGHT, RIGHT],
+        {"SPEEDSMITH_EXPECT": RIGHT.splitlines()[1].strip()},
+    )
+    result, context = driven.result, driven.context
 
     expected = original[: original.index("def sum_of_squares")] + RIGHT
     expected += "\n\n" + original[original.index("def dedupe") :]
@@ -281,3 +368,82 @@ def test_codeserver_code_action_rewrites_the_buffer(tmp_path: Path) -> None:
     assert result["dirty"] is True, context
     # The edit lives in the editor's buffer; the file on disk is untouched until the user saves.
     assert stats.read_text(encoding="utf-8") == original
+
+
+def test_codeserver_selection_rewrites_only_the_loop(
+    tools: Tools, vsix: Path, tmp_path: Path
+) -> None:
+    """Select lines 14-17 of stats.py (the loop of ``dedupe``, between ``seen = []``, ``out = []``
+    and ``return out``) with Ctrl+G 14 and Shift+Down four times, Ctrl+. and "Optimize selection
+    (lines 14-17 of `dedupe`)": the first replacement of the loop is wrong and rejected, the
+    second lands, and only the loop's lines change, in the buffer, at the version the command
+    was asked on."""
+    project = copy_shapes(tmp_path)
+    stats = project / "stats.py"
+    original = stats.read_text(encoding="utf-8")
+    old = original.split("\n")
+    assert old[10:18] == [
+        "def dedupe(items):",
+        "    seen = []",
+        "    out = []",
+        "    for item in items:",
+        "        if item not in seen:",
+        "            seen.append(item)",
+        "            out.append(item)",
+        "    return out",
+    ]
+    title = "Optimize selection (lines 14-17 of `dedupe`)"
+
+    driven = drive(
+        tools,
+        vsix,
+        tmp_path,
+        project,
+        [WRONG_LOOP, RIGHT_LOOP],
+        {
+            "SPEEDSMITH_LINE": "14",
+            "SPEEDSMITH_SELECT_DOWN": "4",
+            "SPEEDSMITH_ACTION": title,
+            "SPEEDSMITH_EXPECT": "seen = set(seen)",
+        },
+        trace="verbose",
+    )
+    result, context = driven.result, driven.context
+
+    selected = sum(len(line) + 1 for line in old[13:17])  # the four lines and their breaks
+    assert result["selection"] == f"Ln 18, Col 1 ({selected} selected)", context
+    assert title in result["titles"] and "Optimize dedupe" in result["titles"], context
+    assert result["before"] == original, context
+    rewrite = ["    " + line for line in RIGHT_LOOP.split("\n")]
+    assert result["after"] == "\n".join([*old[:13], *rewrite, *old[17:]]), context
+    assert result["dirty"] is True, context
+    assert stats.read_text(encoding="utf-8") == original  # the buffer only, not the disk
+
+    # The protocol as the client traced it: the command names the region and the document
+    # version it was asked on, and the one edit (the loop's lines) is for that version.
+    log = driven.server_log
+    [opened] = trace_messages(log, "Sending notification", "textDocument/didOpen")
+    asked = log.index("Sending request 'workspace/executeCommand")
+    assert "'textDocument/didChange'" not in log[:asked], context
+    [command] = trace_messages(log, "Sending request", "workspace/executeCommand")
+    [argument] = command["arguments"]
+    assert argument["qualname"] == "dedupe", command
+    assert argument["region"] == {"startLine": 13, "endLine": 16}, command
+    assert argument["version"] == opened["textDocument"]["version"], command
+    [apply] = trace_messages(log, "Received request", "workspace/applyEdit")
+    [change] = apply["edit"]["documentChanges"]
+    assert change["textDocument"] == {"uri": argument["uri"], "version": argument["version"]}
+    [text_edit] = change["edits"]
+    assert text_edit == {
+        "range": {
+            "start": {"line": 13, "character": 0},
+            "end": {"line": 16, "character": len(old[16])},
+        },
+        "newText": "\n".join(rewrite),
+    }
+    [applied] = trace_messages(log, "Sending response", "workspace/applyEdit")
+    assert applied == {"applied": True}
+    changed = trace_messages(log, "Sending notification", "textDocument/didChange")
+    assert changed[0]["textDocument"]["version"] == argument["version"] + 1, changed
+    [report] = trace_messages(log, "Received response", "workspace/executeCommand")
+    assert report["verdict"] == "improved" and report["region"] == [14, 17], report
