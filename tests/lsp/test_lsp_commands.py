@@ -140,7 +140,10 @@ async def test_stale_document_gets_no_edit(
     uri = open_document(fake_client, module)
 
     running = asyncio.ensure_future(optimize(fake_client, uri, "slow"))
-    await asyncio.sleep(0)  # let the request go out before the change
+    # The change must come after the run took its version: wait for its progress to begin (a
+    # change read in the same batch of bytes as the request is applied before the request's
+    # handler runs, and the run then rightly starts from version 2).
+    await wait_for(lambda: progress_values(fake_client))
     replace_all(fake_client, uri, new_text, version=2)
     result = await running
 
