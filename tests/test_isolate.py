@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import re
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tree_sitter import Parser
 
+from speedsmith import isolate
 from speedsmith.errors import SourceError, TargetNotFound
 from speedsmith.isolate import (
     FunctionInfo,
@@ -486,3 +496,162 @@ def test_parse_candidate_rejects(text: str, message: str) -> None:
 )
 def test_string_continuation_lines(text: str, lines: frozenset[int]) -> None:
     assert string_continuation_lines(text) == lines
+
+
+# --- the parse cache: trees reused incrementally must equal fresh parses ------------------
+
+
+def _shape(tree: Any) -> list[tuple[Any, ...]]:
+    """Every node of ``tree`` in document order: kind, bytes, points and error flags."""
+    found: list[tuple[Any, ...]] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        found.append(
+            (
+                node.type,
+                node.start_byte,
+                node.end_byte,
+                tuple(node.start_point),
+                tuple(node.end_point),
+                node.is_missing,
+                node.is_error,
+                node.has_error,
+            )
+        )
+        stack.extend(reversed(node.children))
+    return found
+
+
+def _outcome(compute: Callable[[], Any]) -> Any:
+    try:
+        return compute()
+    except SourceError as err:
+        return f"SourceError: {err}"
+
+
+def _uncached(compute: Callable[[], Any]) -> Any:
+    """``compute()`` with every isolate cache empty and off; the caches as they were after."""
+    saved = dict(isolate._CACHE)
+    isolate._CACHE.clear()
+    isolate._parse_functions_cached.cache_clear()
+    isolate._function_at_cached.cache_clear()
+    try:
+        with mock.patch.object(isolate, "CACHE_MIN_BYTES", 1 << 62):
+            return _outcome(compute)
+    finally:
+        isolate._CACHE.update(saved)
+        isolate._parse_functions_cached.cache_clear()
+        isolate._function_at_cached.cache_clear()
+
+
+@contextlib.contextmanager
+def _cache_everything() -> Iterator[None]:
+    """The parse cache on for every text (the small ones of these tests too), empty."""
+    isolate._CACHE.clear()
+    isolate._parse_functions_cached.cache_clear()
+    isolate._function_at_cached.cache_clear()
+    with mock.patch.object(isolate, "CACHE_MIN_BYTES", 0):
+        yield
+    isolate._CACHE.clear()
+
+
+BASES = {
+    "ascii": "import os\n\nLIMIT = 3\n\n\ndef f(x):\n    return x + LIMIT\n\n\nclass C:\n"
+    "    def m(self):\n        '''doc\n  kept'''\n        return 1\n",
+    "multibyte": "T = 'café 中文'\n\n\ndef g(s):\n    return s + 'é'  # ß\n",
+    "astral": "E = '😀𝕏'\n\n\n@dec\ndef h(y):\n    return E * y  # 😀\n",
+    "crlf": "def f(x):\r\n    return x\r\n\r\n\r\ndef g():\r\n    pass\r\n",
+    "syntax-error": "def f(x:\n    return x\n\n\ndef g():\n    pass\n",
+}
+PIECES = [
+    "x", "é", "中", "😀", "𝕏", " ", "    ", "\n", "\r\n", ":", "(", ")", "def ", "return ",
+    "'''", "#", "=", "1", "pass\n", "\ndef k():\n    return 2\n",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "base", [pytest.param(text, id=name) for name, text in BASES.items()]
+)  # fmt: skip
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=1),
+            st.integers(min_value=0, max_value=6),
+            st.lists(st.sampled_from(PIECES), max_size=3).map("".join),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_an_incremental_parse_equals_a_fresh_one(
+    base: str, edits: list[tuple[float, int, str]]
+) -> None:
+    # Where tree-sitter's error recovery puts an error in a text that does not parse depends
+    # on what the parser parsed before (a fresh parse too), so for such a text only the
+    # verdict is compared: a SourceError either way.
+    with _cache_everything():
+        text = base
+        isolate._parsed(text)
+        for where, deleted, inserted in edits:
+            start = round(where * len(text))
+            text = text[:start] + inserted + text[start + deleted :]
+            parsed = isolate._parsed(text)
+            fresh = Parser(isolate._LANGUAGE).parse(text.encode("utf-8"))
+            assert parsed.tree.root_node.has_error == fresh.root_node.has_error
+            if not fresh.root_node.has_error:
+                assert _shape(parsed.tree) == _shape(fresh)
+            for offset in sorted({0, len(parsed.data) // 2, len(parsed.data)}):
+                at = functools.partial(function_at, text, offset)
+                assert _verdict(_outcome(at)) == _verdict(_uncached(at))
+            every = functools.partial(parse_functions, text)
+            assert _verdict(_outcome(every)) == _verdict(_uncached(every))
+
+
+def _verdict(outcome: Any) -> Any:
+    """The outcome, or only that it was a SourceError (see above)."""
+    return "SourceError" if isinstance(outcome, str) else outcome
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "edit"),
+    [
+        pytest.param("abcdef", "abXcdef", (2, 2, 3), id="insert"),
+        pytest.param("abcdef", "abef", (2, 4, 2), id="delete"),
+        pytest.param("abcdef", "abcdef", (6, 6, 6), id="same-text"),
+        pytest.param("aaaa", "aaaaa", (4, 4, 5), id="repeated-text-prefix-first"),
+        pytest.param("xcafé!", "xcafè!", (4, 6, 6), id="one-byte-apart-inside-a-character"),
+        pytest.param("a😀bcdef", "a😁bcdef", (1, 5, 5), id="astral-characters-sharing-bytes"),
+        pytest.param("a\r\nb", "a\nb", (1, 2, 1), id="crlf-to-lf"),
+        pytest.param("abcdef", "uvwxyz", None, id="nothing-in-common"),
+    ],
+)
+def test_the_edit_between_two_texts(old: str, new: str, edit: tuple[int, int, int] | None) -> None:
+    assert isolate._edit_between(old.encode(), new.encode()) == edit
+
+
+def test_a_text_parsed_once_serves_every_caller_and_thread() -> None:
+    text = SOURCE + "\n" + "\n".join(f"def filler_{i}():\n    return {i}\n" for i in range(300))
+    assert len(text.encode()) >= isolate.CACHE_MIN_BYTES
+    isolate._CACHE.clear()
+    done = threading.Event()
+
+    def engine_thread() -> None:
+        collect_context(text, find_function(text, "plain"))
+        done.set()
+
+    parsed_before = dict(isolate._STATS)
+    functions = parse_functions(text)  # the server's event loop, say
+    threading.Thread(target=engine_thread).start()
+    assert done.wait(timeout=60)
+    string_continuation_lines(text)
+    assert isolate._STATS["fresh"] == parsed_before["fresh"] + 1
+    assert isolate._STATS["incremental"] == parsed_before["incremental"]
+
+    edited = text.replace("return 150\n", "return 151\n")
+    assert function_at(edited, edited.index("return 151")) == dataclasses.replace(
+        next(fn for fn in functions if fn.name == "filler_150"),
+        source="def filler_150():\n    return 151",
+    )
+    assert isolate._STATS["incremental"] == parsed_before["incremental"] + 1

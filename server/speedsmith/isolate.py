@@ -15,14 +15,18 @@ function put back unchanged reproduces the original text.
 from __future__ import annotations
 
 import threading
-from collections.abc import Set
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Set
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, TypeVar
 
 import tree_sitter_python as tspython
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 from speedsmith.errors import SourceError, SpeedsmithError, TargetNotFound
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -109,13 +113,180 @@ _TYPED_PARAMETERS = ("typed_parameter", "typed_default_parameter")
 _MAX_LISTED = 10
 
 
-def _parse(source: str) -> tuple[bytes, Tree]:
-    """Parse ``source``; raise SourceError if it has syntax errors."""
-    data = source.encode("utf-8")
+# --- the parse cache: one tree per text, shared by every thread ----------------------------
+#
+# tree-sitter holds the interpreter lock for a whole parse (10-20 ms for a 5,000-line module,
+# more on a busy machine) and for a whole query, so a parse on the engine's thread stops the
+# language server's event loop as long. Texts of ``CACHE_MIN_BYTES`` or more are parsed once
+# per process, whichever thread asks first (the server parses the editor's text for its code
+# actions, the engine finds the same text already parsed), and a new text is parsed
+# incrementally from the cached tree of the text nearest to it (``_reusable``): the edit
+# between them is found by comparing their bytes (the common prefix and suffix), so a
+# keystroke costs a parse of what changed, whoever made the change.
+
+CACHED_TEXTS = 8
+"""How many parsed texts the cache keeps (the most recently used)."""
+CACHE_MIN_BYTES = 4096
+"""Shorter texts (the model's candidates) are parsed afresh each time: they parse in well
+under a millisecond, and caching them would push the modules out."""
+REUSE_MIN_SHARE = 0.5
+"""A cached tree is reused when at least this share of the new text is unchanged from its."""
+
+
+@dataclass(eq=False)
+class _Parsed:
+    """One text's tree and values derived from it (``memo``: its syntax error, its functions,
+    ...) that every caller shares: the tree is never edited once here. Two threads may both
+    compute a missing value; either result is the same."""
+
+    data: bytes
+    tree: Tree
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def derived(self, key: str, compute: Callable[[], T]) -> T:
+        try:
+            return self.memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self.memo[key] = compute()
+            return value
+
+    def check(self) -> None:
+        """Raise SourceError if the text has syntax errors (found once per text)."""
+        message = self.derived("error", lambda: _syntax_error(self.data, self.tree.root_node))
+        if message is not None:
+            raise SourceError(message)
+
+    def continuation_rows(self) -> frozenset[int]:
+        """Every row that begins inside a multi-line string (``_continuation_rows``)."""
+        return self.derived("rows", lambda: frozenset(_continuation_rows(self.tree.root_node)))
+
+    def functions(self) -> list[Node]:
+        """``_function_nodes`` of the whole tree (callers only read the list)."""
+        return self.derived("functions", lambda: _function_nodes(self.tree.root_node))
+
+    def sorted_captures(self, query: Query, name: str) -> list[Node]:
+        """The whole tree's captures ``name`` of ``query``, in file order."""
+        return self.derived(
+            f"{id(query)}:{name}",
+            lambda: sorted(
+                _captures(query, self.tree.root_node).get(name, []), key=lambda n: n.start_byte
+            ),
+        )
+
+
+_CACHE: OrderedDict[str, _Parsed] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_STATS = {"fresh": 0, "incremental": 0, "hits": 0}
+"""How texts were parsed (for tests and benchmarks)."""
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """Length of the longest common prefix of ``a`` and ``b`` (memcmp of halving slices)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:  # a[:low] == b[:low]; the first difference is before ``high``
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
+    """Length of the longest common suffix of ``a`` and ``b``, at most ``limit``."""
+    low, high = 0, min(limit, len(a), len(b))
+    size_a, size_b = len(a), len(b)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[size_a - middle : size_a - low] == b[size_b - middle : size_b - low]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _continues_character(data: bytes, offset: int) -> bool:
+    """Whether ``offset`` falls inside a UTF-8 character (on one of its continuation bytes)."""
+    return offset < len(data) and data[offset] & 0xC0 == 0x80
+
+
+def _point(data: bytes, offset: int) -> tuple[int, int]:
+    """tree-sitter's point of a byte offset: (row, column in bytes)."""
+    return data.count(b"\n", 0, offset), offset - (data.rfind(b"\n", 0, offset) + 1)
+
+
+def _edit_between(old: bytes, new: bytes) -> tuple[int, int, int] | None:
+    """The one edit that turns ``old`` into ``new`` (start, old end, new end, all at character
+    boundaries), or None when too little of ``new`` is unchanged to be worth reusing."""
+    start = _common_prefix(old, new)
+    while start > 0 and (_continues_character(old, start) or _continues_character(new, start)):
+        start -= 1
+    kept = _common_suffix(old, new, min(len(old), len(new)) - start)
+    while kept > 0 and _continues_character(old, len(old) - kept):
+        kept -= 1
+    if start + kept < REUSE_MIN_SHARE * len(new):
+        return None
+    return start, len(old) - kept, len(new) - kept
+
+
+def _reusable(data: bytes) -> tuple[_Parsed, tuple[int, int, int]] | None:
+    """The cached text nearest in size to ``data`` and the edit from it, if worth reusing.
+    Call with ``_CACHE_LOCK`` held."""
+    best = min(_CACHE.values(), key=lambda parsed: abs(len(parsed.data) - len(data)), default=None)
+    if best is None:
+        return None
+    edit = _edit_between(best.data, data)
+    return (best, edit) if edit is not None else None
+
+
+def _tree(data: bytes, base: tuple[_Parsed, tuple[int, int, int]] | None) -> Tree:
+    """Parse ``data``, from ``base``'s tree when given (a copy of it, edited: cached trees are
+    never changed)."""
+    old_tree = None
+    if base is not None:
+        old, (start, old_end, new_end) = base
+        old_tree = old.tree.copy()
+        old_tree.edit(
+            start_byte=start,
+            old_end_byte=old_end,
+            new_end_byte=new_end,
+            start_point=_point(data, start),
+            old_end_point=_point(old.data, old_end),
+            new_end_point=_point(data, new_end),
+        )
     with _PARSER_LOCK:
-        tree = _PARSER.parse(data)
-    _check_syntax(data, tree.root_node)
-    return data, tree
+        tree = _PARSER.parse(data) if old_tree is None else _PARSER.parse(data, old_tree)
+    _STATS["fresh" if old_tree is None else "incremental"] += 1
+    return tree
+
+
+def _parsed(source: str) -> _Parsed:
+    """``source``'s tree, from the cache when it holds it (see above)."""
+    data = source.encode("utf-8")
+    if len(data) < CACHE_MIN_BYTES:
+        return _Parsed(data, _tree(data, None))
+    with _CACHE_LOCK:
+        found = _CACHE.get(source)
+        if found is not None:
+            _CACHE.move_to_end(source)
+            _STATS["hits"] += 1
+            return found
+        base = _reusable(data)
+    # Parsed outside the lock: a thread asking for another text that is cached need not wait.
+    parsed = _Parsed(data, _tree(data, base))
+    with _CACHE_LOCK:
+        parsed = _CACHE.setdefault(source, parsed)  # another thread's, if it was first
+        _CACHE.move_to_end(source)
+        while len(_CACHE) > CACHED_TEXTS:
+            _CACHE.popitem(last=False)
+    return parsed
+
+
+def _parse(source: str) -> _Parsed:
+    """Parse ``source``; raise SourceError if it has syntax errors."""
+    parsed = _parsed(source)
+    parsed.check()
+    return parsed
 
 
 def _captures(
@@ -144,7 +315,8 @@ def _location(data: bytes, node: Node) -> str:
     return f"line {row + 1}, column {column + 1}"
 
 
-def _check_syntax(data: bytes, root: Node) -> None:
+def _syntax_error(data: bytes, root: Node) -> str | None:
+    """The message of the first syntax error in the tree (None: there is none)."""
     captures = _captures(_PROBLEMS, root)
     problems: list[tuple[int, Node, str]] = []
     for node in captures.get("error", []):
@@ -161,9 +333,10 @@ def _check_syntax(data: bytes, root: Node) -> None:
             problems.append((node.start_byte, node, "expected an indented block"))
     if not problems and root.has_error:
         problems.append((root.start_byte, root, "invalid syntax"))
-    if problems:
-        _, node, detail = min(problems, key=lambda problem: problem[0])
-        raise SourceError(f"syntax error at {_location(data, node)}: {detail}")
+    if not problems:
+        return None
+    _, node, detail = min(problems, key=lambda problem: problem[0])
+    return f"syntax error at {_location(data, node)}: {detail}"
 
 
 def string_continuation_lines(text: str) -> frozenset[int]:
@@ -172,10 +345,7 @@ def string_continuation_lines(text: str) -> frozenset[int]:
     Those lines must not be re-indented or dedented: their leading whitespace is part of the
     string's value. Works on text that does not parse too (whatever strings tree-sitter finds).
     """
-    data = text.encode("utf-8")
-    with _PARSER_LOCK:
-        tree = _PARSER.parse(data)
-    return frozenset(_continuation_rows(tree.root_node))
+    return _parsed(text).continuation_rows()
 
 
 def _continuation_rows(node: Node, start: int | None = None, end: int | None = None) -> set[int]:
@@ -339,9 +509,9 @@ def _function_nodes(root: Node) -> list[Node]:
 
 @lru_cache(maxsize=16)
 def _parse_functions_cached(source: str) -> tuple[FunctionInfo, ...]:
-    data, tree = _parse(source)
-    keep_rows = _continuation_rows(tree.root_node)
-    return tuple(_function_info(data, node, keep_rows) for node in _function_nodes(tree.root_node))
+    parsed = _parse(source)
+    keep_rows = parsed.continuation_rows()
+    return tuple(_function_info(parsed.data, node, keep_rows) for node in parsed.functions())
 
 
 def parse_functions(source: str) -> tuple[FunctionInfo, ...]:
@@ -382,9 +552,10 @@ def function_at(source: str, start_byte: int, end_byte: int | None = None) -> Fu
 @lru_cache(maxsize=32)
 def _function_at_cached(source: str, start: int, end: int) -> FunctionInfo | None:
     # Editors ask on every cursor move: build the FunctionInfo of the one function found only.
-    data, tree = _parse(source)
+    parsed = _parse(source)
+    data, tree = parsed.data, parsed.tree
     innermost: Node | None = None
-    for node in _function_nodes(tree.root_node):
+    for node in parsed.functions():
         span = _span(node)
         # Spans either nest or are disjoint, and come in order of start: the last hit is inside
         # every earlier one.
@@ -475,23 +646,23 @@ def collect_context(source: str, fn: FunctionInfo) -> Context:
 
     Raises SourceError if the source has syntax errors, TargetNotFound if ``fn`` is not in it.
     """
-    data, tree = _parse(source)
-    root = tree.root_node
+    parsed = _parse(source)
+    data, root = parsed.data, parsed.tree.root_node
     function = next(
         (
             node
-            for node in _function_nodes(root)
+            for node in parsed.functions()
             if _span(node).start_byte == fn.start_byte and _span(node).end_byte == fn.end_byte
         ),
         None,
     )
     if function is None:
         raise TargetNotFound(f"function {fn.qualname!r} is no longer at its place in this file")
-    keep_rows = _continuation_rows(root)
+    keep_rows = parsed.continuation_rows()
     used = _used_names(data, root, fn.start_byte, fn.end_byte)
 
     imports: list[str] = []
-    for node in sorted(_captures(_IMPORTS, root).get("import", []), key=lambda n: n.start_byte):
+    for node in parsed.sorted_captures(_IMPORTS, "import"):
         if not _inside_scope(node):
             imports.append(
                 _dedent(
@@ -500,15 +671,13 @@ def collect_context(source: str, fn: FunctionInfo) -> Context:
             )
 
     globals_used: list[str] = []
-    assignments = _captures(_MODULE_ASSIGNMENTS, root).get("assignment", [])
-    for node in sorted(assignments, key=lambda n: n.start_byte):
+    for node in parsed.sorted_captures(_MODULE_ASSIGNMENTS, "assignment"):
         if used.intersection(_assigned_names(data, node)):
             statement = node.parent if node.parent is not None else node
             globals_used.append(_node_text(data, statement))
 
     helpers: list[str] = []
-    definitions = _captures(_MODULE_DEFINITIONS, root).get("definition", [])
-    for node in sorted(definitions, key=lambda n: n.start_byte):
+    for node in parsed.sorted_captures(_MODULE_DEFINITIONS, "definition"):
         contains_fn = node.start_byte <= fn.start_byte and fn.end_byte <= node.end_byte
         if not contains_fn and _definition_name(data, node) in used:
             helpers.append(_node_text(data, node))
@@ -535,8 +704,8 @@ def parse_candidate(text: str) -> FunctionInfo:
     Raises SourceError if it does not parse or holds no function. Other statements that parse
     (imports, say) are allowed; if there are several functions, the first one is returned.
     """
-    data, tree = _parse(text)
-    root = tree.root_node
+    parsed = _parse(text)
+    data, root = parsed.data, parsed.tree.root_node
     for child in root.named_children:
         function = child
         if child.type == "decorated_definition":
@@ -545,7 +714,7 @@ def parse_candidate(text: str) -> FunctionInfo:
                 continue
             function = inner
         if function.type == "function_definition":
-            return _function_info(data, function, _continuation_rows(root))
+            return _function_info(data, function, parsed.continuation_rows())
     raise SourceError("no function definition at the top level")
 
 
@@ -618,8 +787,8 @@ def _is_docstring(statement: Node, function: Node) -> bool:
     )
 
 
-def _function_node(root: Node, fn: FunctionInfo) -> Node:
-    for node in _function_nodes(root):
+def _function_node(parsed: _Parsed, fn: FunctionInfo) -> Node:
+    for node in parsed.functions():
         if _span(node).start_byte == fn.start_byte and _span(node).end_byte == fn.end_byte:
             return node
     raise TargetNotFound(f"function {fn.qualname!r} is no longer at its place in this file")
@@ -637,8 +806,9 @@ def snap_region(source: str, fn: FunctionInfo, region: Region) -> RegionInfo | N
     or the docstring) or the lines lie outside the function; SourceError if ``source`` does
     not parse.
     """
-    data, tree = _parse(source)
-    function = _function_node(tree.root_node, fn)
+    parsed = _parse(source)
+    data, tree = parsed.data, parsed.tree
+    function = _function_node(parsed, fn)
     body = function.child_by_field_name("body")
     low, high = sorted((region.start_line, region.end_line))
     if high < fn.start_line or low > fn.end_line:
