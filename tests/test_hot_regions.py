@@ -579,3 +579,50 @@ def test_hover_shows_the_hot_lines(
         assert text in value, value
     for text in absent:
         assert text not in value, value
+
+
+class WholeBackend(KindBackend):
+    """Answers every prompt, region prompts included, with the whole function."""
+
+    def generate(self, prompt: Prompt, **kwargs: Any) -> Generation:
+        self.prompts.append(prompt)
+        text = (
+            WHOLE_REPLY
+            if START_MARKER in prompt.user
+            else WHOLE_REPLY.removeprefix(prompt.prefill_code)
+        )
+        return Generation(text, 10, min(12, kwargs["max_tokens"]), 0.0)
+
+
+@pytest.mark.parametrize(
+    ("selection", "parsed"),
+    [
+        pytest.param(None, 4, id="hot-region-reply-taken-whole"),
+        pytest.param(HOT, 0, id="selection-never-widened"),
+    ],
+)
+def test_a_whole_function_reply_to_a_region_prompt(selection: RegionInfo | None, parsed: int):
+    """The small model often answers a region prompt with the whole function: for a hot-region
+    proposal that is a whole-function candidate like any other; for the user's selection it is
+    rejected (the rest of the function must stay verbatim)."""
+    backend = WholeBackend()
+    result = run_search(
+        FN,
+        Context((), (), (), None),
+        backend,
+        fake_verdict,
+        config=StrategyConfig(name="best-of-n"),
+        budget=BudgetSpec(4 * 128, float("inf"), 4, candidate_tokens(FN.source)),
+        temperature=0.7,
+        seed=1,
+        progress=lambda phase, message: None,
+        tools=False,
+        region=selection,
+        hot_region=HOT,
+    )
+    assert sum(START_MARKER in p.user for p in backend.prompts) == (4 if selection else 2)
+    assert result.parsed == parsed
+    if selection is None:
+        assert result.region == 0  # taken as whole-function candidates
+    else:
+        assert all("whole function" in a.error for a in result.attempts)

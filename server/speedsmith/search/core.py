@@ -14,6 +14,7 @@ with priority) for them, and the next generation waits.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -33,7 +34,7 @@ from speedsmith.llm.base import (
 )
 from speedsmith.search.budget import Meter, candidate_tokens
 from speedsmith.search.prompt import FENCE, extract, normalised
-from speedsmith.search.region import extract_region
+from speedsmith.search.region import extract_region, rewrites_whole_function
 from speedsmith.verify.verifier import Verdict
 
 Verifier = Callable[[str], Verdict]
@@ -334,6 +335,12 @@ class Search:
             reply = prompt.prefill_code + reply
         code = reply.split(FENCE)[0]
         hit_cap = generation.completion_tokens >= cap and FENCE not in generation.text
+        hot = self.region is None and slot.region is not None
+        if hot and rewrites_whole_function(code, self.fn):
+            # A hot-region proposal answered with the whole function (the small model often
+            # does): a whole-function candidate like any other. A user's selection is never
+            # widened: there the rest of the function must stay verbatim.
+            slot = dataclasses.replace(slot, region=None)
         region = slot.region or self.region
         if region is not None:
             extracted = extract_region(code, self.fn, region, hit_cap=hit_cap)

@@ -208,7 +208,9 @@ def build_revision_prompt(
     )
 
 
-def _whole_function(code: str, fn: FunctionInfo) -> bool:
+def rewrites_whole_function(code: str, fn: FunctionInfo) -> bool:
+    """Whether a reply to a region prompt is the whole function instead (its ``def`` line or
+    a decorator first)."""
     first = next((line for line in code.splitlines() if line.strip()), "")
     return first.lstrip().startswith((f"def {fn.name}(", f"async def {fn.name}(", "@"))
 
@@ -227,7 +229,7 @@ def extract_region(
     code = textwrap.dedent(text.split(FENCE)[0].replace("\t", "    ")).strip("\n")
     if not code.strip():
         return Extracted(None, "empty reply", truncated=hit_cap)
-    if _whole_function(code, fn):
+    if rewrites_whole_function(code, fn):
         return Extracted(None, "rewrote the whole function, not the marked lines")
     lines = code.splitlines()
     error = "no statements"
