@@ -32,7 +32,7 @@ from speedsmith.llm.base import (
     batch_width,
     generate_batch,
 )
-from speedsmith.search.budget import Meter, candidate_tokens
+from speedsmith.search.budget import Meter
 from speedsmith.search.prompt import FENCE, extract, normalised
 from speedsmith.search.region import extract_region, rewrites_whole_function
 from speedsmith.verify.verifier import Verdict
@@ -304,16 +304,11 @@ class Search:
             f"Generating candidate {len(self.attempts) + 1} "
             f"({self.meter.spent_tokens}/{self.meter.spec.tokens} tokens, {self.strategy}{kind})",
         )
-        cap = self.meter.max_tokens(self.cap_for(slot))
+        # Hot-region proposals get the function's cap too: the small model answers most region
+        # prompts with the whole function, which a cap sized to the region cut off.
+        cap = self.meter.max_tokens()
         generation = self.complete(prompt, temperature=temperature, cap=cap)
         return self.to_draft(prompt, generation, slot, cap)
-
-    def cap_for(self, slot: Slot) -> int | None:
-        """The per-candidate token cap of a hot-region proposal: that of the region's code
-        (``budget.candidate_tokens``), at most the function's; None: the function's."""
-        if slot.region is None:
-            return None
-        return min(self.meter.spec.per_candidate_tokens, candidate_tokens(slot.region.text))
 
     def proposal_region(self, index: int) -> RegionInfo | None:
         """The hot region for the ``index``-th fresh proposal (0-based; every
