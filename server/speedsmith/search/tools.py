@@ -816,9 +816,7 @@ def manual_count(source: str, context: Context) -> str | None:
     _tree, fn = parsed
     parents = _parents(fn)
     out = _Source(source)
-    for loop in ast.walk(fn):
-        if not isinstance(loop, ast.For) or loop.orelse or len(loop.body) != 1:
-            continue
+    for loop in _one_statement_loops(fn):
         counted = _counted_key(loop.body[0], loop.body)
         if counted is None:
             continue
@@ -831,15 +829,10 @@ def manual_count(source: str, context: Context) -> str | None:
             or (not needs_defaultdict and _is_empty_dict(init.value))
         ):
             continue
-        loop_names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+        loop_names = _loop_names(loop)
         if name in loop_names or _mentions(loop.iter, name) or _mentions(key, name):
             continue
-        outside = [
-            n
-            for n in ast.walk(fn)
-            if isinstance(n, ast.Name) and n.id in loop_names and not _is_under(n, loop, parents)
-        ]
-        if outside:
+        if _names_used_outside(fn, loop, loop_names, parents):
             continue
         counter, import_line = _module_attribute(context, fn, "collections", "Counter")
         items = out.segment(loop.iter)
@@ -861,6 +854,28 @@ def _is_under(node: ast.AST, ancestor: ast.AST, parents: dict[ast.AST, ast.AST])
             return True
         current = parents.get(current)
     return False
+
+
+def _one_statement_loops(fn: ast.AST) -> Iterator[ast.For]:
+    """The ``for`` loops of ``fn`` without ``else`` whose body is one statement."""
+    for node in ast.walk(fn):
+        if isinstance(node, ast.For) and not node.orelse and len(node.body) == 1:
+            yield node
+
+
+def _loop_names(loop: ast.For) -> set[str]:
+    return {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+
+
+def _names_used_outside(
+    fn: ast.AST, loop: ast.For, names: set[str], parents: dict[ast.AST, ast.AST]
+) -> bool:
+    """Whether a name of ``names`` (the loop's variables) is used outside ``loop``: the loop
+    leaves them bound, a rewrite that drops the loop would not."""
+    return any(
+        isinstance(n, ast.Name) and n.id in names and not _is_under(n, loop, parents)
+        for n in ast.walk(fn)
+    )
 
 
 def string_join(source: str, context: Context) -> str | None:
@@ -1206,9 +1221,7 @@ def dict_comprehension(source: str, context: Context) -> str | None:
     _tree, fn = parsed
     parents = _parents(fn)
     out = _Source(source)
-    for loop in ast.walk(fn):
-        if not isinstance(loop, ast.For) or loop.orelse or len(loop.body) != 1:
-            continue
+    for loop in _one_statement_loops(fn):
         statement: ast.stmt = loop.body[0]
         condition: ast.expr | None = None
         if isinstance(statement, ast.If) and not statement.orelse and len(statement.body) == 1:
@@ -1239,13 +1252,10 @@ def dict_comprehension(source: str, context: Context) -> str | None:
         ):
             continue
         parts = [loop.iter, key, value] + ([condition] if condition is not None else [])
-        loop_names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+        loop_names = _loop_names(loop)
         if any(_mentions(part, name) for part in parts) or name in loop_names:
             continue
-        if any(
-            isinstance(n, ast.Name) and n.id in loop_names and not _is_under(n, loop, parents)
-            for n in ast.walk(fn)
-        ):
+        if _names_used_outside(fn, loop, loop_names, parents):
             continue
         if any(
             isinstance(n, ast.NamedExpr | ast.Yield | ast.YieldFrom | ast.Await)
