@@ -100,7 +100,10 @@ async def test_document_changed_while_optimizing(
     uri, text, command = await start(client, project, replay_options)
 
     running = execute(client, command)
-    await asyncio.sleep(0)  # the request goes out before the change
+    # The change goes after the run took its version (its progress began): a change read in
+    # the same batch of bytes as the request would be applied first, and the run would then
+    # rightly start from version 2.
+    await wait_for(lambda: progress_values(client))
     replace_all(client, uri, text + "\n# edited meanwhile\n", version=2)
     result = await asyncio.wait_for(running, timeout=HANG)
 
