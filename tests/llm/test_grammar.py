@@ -14,7 +14,7 @@ import pytest
 
 from speedsmith.isolate import collect_context, find_function
 from speedsmith.llm.base import Prompt
-from speedsmith.llm.grammar import code_grammar
+from speedsmith.llm.grammar import MAX_LINE_RETRIES, code_grammar, syntax_state
 from speedsmith.search.prompt import FENCE, build_prompt
 
 SOURCE = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x * x\n    return s\n"
@@ -55,27 +55,27 @@ def _accepts(model: Any, text: str, *, indented: bool) -> bool:
 @pytest.mark.parametrize(
     ("text", "indented", "valid"),
     [
-        pytest.param("return [x * x for x in xs]\n```", True, True, id="one-line"),
+        pytest.param(" return [x * x for x in xs]\n```", True, True, id="one-line"),
         pytest.param(
-            "s = 0\n    for x in xs:\n        s += x\n\n    return s\n```", True, True, id="body"
+            " s = 0\n    for x in xs:\n        s += x\n\n    return s\n```", True, True, id="body"
         ),
         pytest.param(
-            "return s.replace('(', \"[\").split('#{')\n```", True, True, id="brackets-as-text"
+            " return s.replace('(', \"[\").split('#{')\n```", True, True, id="brackets-as-text"
         ),
-        pytest.param('x = """a\n(b"\'"""\n    return x\n```', True, True, id="triple-quoted"),
-        pytest.param("return f(\n1,\n  [2])\n```", True, True, id="bracket-over-lines"),
-        pytest.param('return f"{x!r}" + r"\\d"\n```', True, True, id="prefixed-strings"),
-        pytest.param("x = 1 + \\\n        2\n    return x\n```", True, True, id="continuation"),
+        pytest.param(' x = """a\n(b"\'"""\n    return x\n```', True, True, id="triple-quoted"),
+        pytest.param(" return f(\n1,\n  [2])\n```", True, True, id="bracket-over-lines"),
+        pytest.param(' return f"{x!r}" + r"\\d"\n```', True, True, id="prefixed-strings"),
+        pytest.param(" x = 1 + \\\n        2\n    return x\n```", True, True, id="continuation"),
         pytest.param("\n    return x\n```", True, True, id="blank-first-line"),
         pytest.param("def f(x):\n    return x\n```", False, True, id="free-column-0"),
-        pytest.param("return f(x))\n```", True, False, id="closed-twice"),
-        pytest.param("return [x)\n```", True, False, id="mismatched"),
-        pytest.param("return f(x\n```", True, False, id="fence-inside-bracket"),
-        pytest.param("return 'abc\n```", True, False, id="open-string"),
+        pytest.param(" return f(x))\n```", True, False, id="closed-twice"),
+        pytest.param(" return [x)\n```", True, False, id="mismatched"),
+        pytest.param(" return f(x\n```", True, False, id="fence-inside-bracket"),
+        pytest.param(" return 'abc\n```", True, False, id="open-string"),
         pytest.param("\n```", True, False, id="empty-body"),
-        pytest.param("return x\ndef other():\n```", True, False, id="left-the-function"),
-        pytest.param("return `x`\n```", True, False, id="backticks"),
-        pytest.param("return x  # the sum\n```", True, False, id="comment"),
+        pytest.param(" return x\ndef other():\n```", True, False, id="left-the-function"),
+        pytest.param(" return `x`\n```", True, False, id="backticks"),
+        pytest.param(" return x  # the sum\n```", True, False, id="comment"),
         pytest.param("\ndef other():\n```", True, False, id="blank-then-column-0"),
     ],
 )
@@ -125,3 +125,51 @@ def test_rejected_tokens_are_resampled_from_what_the_grammar_allows(backend: Any
     assert backend.batcher().stats.grammar_rejections > rejections
     assert not made.text.startswith(")")
     assert _accepts(vocab_model, made.text, indented=False)
+
+
+@pytest.mark.parametrize(
+    ("code", "state"),
+    [
+        pytest.param("def f(xs):\n    return sum(xs)\n", "complete", id="complete"),
+        pytest.param("def f(xs):\n    for x in xs:\n", "incomplete", id="open-block"),
+        pytest.param("def f(xs):\n    x = g(\n", "incomplete", id="open-bracket"),
+        pytest.param("def f(xs):\n    x = '''abc\n", "incomplete", id="open-string"),
+        pytest.param("def f(xs):\n    x = 1 + \\\n", "incomplete", id="continuation"),
+        pytest.param("def f(xs):\n    try:\n        return 1\n", "incomplete", id="try-body"),
+        pytest.param("def f(xs):\n    nonlocal y\n    y = 1\n", "complete", id="tree-not-scope"),
+        pytest.param("def f(xs):\n    break\n", "complete", id="break-is-the-trees"),
+        pytest.param(
+            "def f(xs):\n    return [x for x in xs if x, c for c in d]\n",
+            "invalid",
+            id="two-targets",
+        ),
+        pytest.param("def f(xs):\n    return (m.lower() with 'a')\n", "invalid", id="with-in-expr"),
+        pytest.param("def f(xs):\n    return {**x for x in xs}\n", "invalid", id="dict-unpacking"),
+        pytest.param(
+            "def f(xs):\n     if xs:\n        return 1\n    else:\n", "invalid", id="bad-dedent"
+        ),
+    ],
+)
+def test_syntax_state_tells_what_can_still_become_python(code: str, state: str):
+    assert syntax_state(code) == state
+
+
+@pytest.mark.real_model
+def test_a_line_that_cannot_be_python_is_taken_back_then_the_reply_stops(backend: Any):
+    """After a prefilled header whose code already cannot parse, every finished line is
+    invalid: it is taken back ``MAX_LINE_RETRIES`` times (its tokens still counted), then the
+    reply stops after its first line instead of running on to the cap."""
+    header = "def f(xs):\n    return (xs with 1)\n    "
+    prompt = Prompt(
+        system="You write Python.",
+        user="Continue the function.",
+        prefill=f"```python\n{header}",
+        prefill_code=header,
+        grammar=code_grammar(indented=True),
+    )
+    taken = backend.batcher().stats.lines_taken_back
+    made = backend.generate(prompt, max_tokens=120, temperature=0.7, seed=2, stop=(FENCE,))
+    assert backend.batcher().stats.lines_taken_back - taken == MAX_LINE_RETRIES
+    assert made.text.count("\n") == 1  # the first line, written a third time, then stopped
+    assert made.completion_tokens > len(made.text.split())  # the lines taken back count
+    assert made.completion_tokens < 120

@@ -42,6 +42,7 @@ import numpy as np
 
 from speedsmith.errors import Cancelled, ModelError
 from speedsmith.llm.base import Generation
+from speedsmith.llm.grammar import MAX_LINE_RETRIES, syntax_state
 
 PENALTY_LAST_N = 64
 """llama-cpp-python's default ``last_n_tokens_size``: the window of the repeat penalty."""
@@ -57,6 +58,8 @@ class BatchStats:
     generations: int = 0
     grammar_rejections: int = 0
     """Sampled tokens a grammar rejected (each resampled from the grammar's allowed ones)."""
+    lines_taken_back: int = 0
+    """Lines of syntax-checked replies after which the code could not be Python (rewritten)."""
     batches: int = 0
     decode_seconds: float = 0.0
     """Seconds spent in batches (prompt evaluation and decoding)."""
@@ -72,6 +75,17 @@ class _Seq:
     sampler: Any
     grammar: Any = None
     """The request's grammar sampler (a ``llama_sampler`` pointer), None: unconstrained."""
+    code_prefix: str | None = None
+    """The code before the reply (a prefilled header): finished lines are syntax-checked
+    (``grammar.syntax_state``); None: not checked."""
+    line_start: int = 0
+    """Index in ``completion`` where the line being written starts."""
+    line_grammar: Any = None
+    """A copy of the grammar sampler as it was at ``line_start`` (to take a line back)."""
+    newlines: int = 0
+    retries: int = 0
+    discarded: int = 0
+    """Tokens generated and taken back (they still count as generated)."""
     completion: list[int] = field(default_factory=list)
     text: bytes = b""
     done: bool = False
@@ -154,6 +168,9 @@ class Batcher:
         sampler.add_dist(seed & 0xFFFFFFFF)
         return sampler
 
+    def _clone(self, sampler: Any) -> Any:
+        return None if sampler is None else self._lc.llama_sampler_clone(sampler)
+
     def _grammar(self, text: str) -> Any:
         sampler = self._lc.llama_sampler_init_grammar(self._vocab, text.encode("utf-8"), b"root")
         if not sampler:
@@ -187,9 +204,11 @@ class Batcher:
         cancel: threading.Event | None = None,
         reuse: bool = True,
         grammars: list[str] | None = None,
+        code_prefixes: list[str | None] | None = None,
     ) -> list[Generation]:
         """One generation per prompt (at most ``n_seq``), decoded together; ``grammars``: a
-        GBNF text per prompt that its reply must follow ('' for none)."""
+        GBNF text per prompt that its reply must follow ('' for none); ``code_prefixes``: the
+        code each reply continues, to syntax-check its lines against (None: no check)."""
         if len(prompts) > self.n_seq:
             raise ValueError(f"{len(prompts)} prompts for {self.n_seq} sequences")
         with self._lock:
@@ -208,6 +227,9 @@ class Batcher:
                 for seq in seqs:
                     if grammars and grammars[seq.index]:
                         seq.grammar = self._grammar(grammars[seq.index])
+                    if code_prefixes and code_prefixes[seq.index] is not None:
+                        seq.code_prefix = code_prefixes[seq.index]
+                        seq.line_grammar = self._clone(seq.grammar)
                 self._ctx.set_n_threads(*self._threads)
                 evaluated = self._prefill(seqs, cancel, reuse)
                 # Token steps are small: the decode thread count (a second thread spinning on
@@ -217,8 +239,9 @@ class Batcher:
             finally:
                 for seq in seqs:
                     seq.sampler.close()
-                    if seq.grammar is not None:
-                        self._lc.llama_sampler_free(seq.grammar)
+                    for sampler in (seq.grammar, seq.line_grammar):
+                        if sampler is not None:
+                            self._lc.llama_sampler_free(sampler)
                 self._forget(len(self._cached) if reuse else 0)
             seconds = time.perf_counter() - started
             stats = self.stats
@@ -227,13 +250,13 @@ class Batcher:
             stats.generations += len(seqs)
             stats.prompt_tokens += sum(len(p) for p in prompts)
             stats.prompt_tokens_evaluated += evaluated
-            stats.completion_tokens += sum(len(s.completion) for s in seqs)
+            stats.completion_tokens += sum(len(s.completion) + s.discarded for s in seqs)
             stats.decode_seconds += seconds
             return [
                 Generation(
                     text=s.text.decode("utf-8", errors="ignore"),
                     prompt_tokens=len(s.tokens),
-                    completion_tokens=len(s.completion),
+                    completion_tokens=len(s.completion) + s.discarded,
                     seconds=seconds,
                 )
                 for s in seqs
@@ -287,7 +310,8 @@ class Batcher:
             items = []
             for k, seq in enumerate(live):
                 position = len(seq.tokens) + len(seq.completion) - 1
-                items.append((seq.completion[-1], position, seq.index, True))
+                last = seq.completion[-1] if seq.completion else seq.tokens[-1]
+                items.append((last, position, seq.index, True))
                 seq.logits_at = k
             self._decode(items)
             for seq in live:
@@ -313,8 +337,38 @@ class Batcher:
                 seq.text = text[:at]
                 seq.done = True
                 return
-        if len(seq.completion) >= seq.max_tokens:
+        if seq.code_prefix is not None and text.count(b"\n") > seq.newlines:
+            self._check_line(seq)
+        if len(seq.completion) + seq.discarded >= seq.max_tokens:
             seq.done = True
+
+    def _check_line(self, seq: _Seq) -> None:
+        """A line of a syntax-checked reply was finished: keep it if the function can still
+        be Python, else take it back (tokens, KV cells, grammar state) to be written again, or
+        stop the reply after ``MAX_LINE_RETRIES`` tries."""
+        text = seq.text
+        lines = text[: text.rfind(b"\n") + 1].decode("utf-8", errors="ignore")
+        if syntax_state(f"{seq.code_prefix}{lines}") != "invalid":
+            seq.line_start, seq.newlines, seq.retries = len(seq.completion), text.count(b"\n"), 0
+            if seq.grammar is not None:
+                self._lc.llama_sampler_free(seq.line_grammar)
+                seq.line_grammar = self._clone(seq.grammar)
+            return
+        if seq.retries >= MAX_LINE_RETRIES:
+            seq.done = True  # the reply cannot parse past this line: stop paying for it
+            return
+        seq.retries += 1
+        self.stats.lines_taken_back += 1
+        seq.discarded += len(seq.completion) - seq.line_start
+        del seq.completion[seq.line_start :]
+        # The last kept token is decoded again for the logits of the line's first token.
+        self._lc.llama_memory_seq_rm(
+            self._mem, seq.index, len(seq.tokens) + len(seq.completion) - 1, -1
+        )
+        seq.text = self._llama.detokenize(seq.completion, prev_tokens=seq.tokens)
+        if seq.grammar is not None:
+            self._lc.llama_sampler_free(seq.grammar)
+            seq.grammar = self._clone(seq.line_grammar)
 
     def _all_tokens(self, idx: int) -> Any:
         """Logits row ``idx`` as a fresh ``llama_token_data_array`` over the whole vocabulary

@@ -14,12 +14,17 @@ allows everything else Python code can contain:
 * no comments: the model writes code, not prose (the original's comments are not shown to it,
   and a comment was where a reply most often rambled on until the token cap);
 * the first line holds code (no empty reply);
-* with ``indented=True`` (a reply prefilled with the function's header) every further line is
-  blank or indented, so the model cannot leave the function for module-level code; the only
+* with ``indented=True`` (a reply prefilled with the function's header and the body's
+  indentation: ``prompt._code_prompt``) every further line is blank or indented, so the model cannot leave the function for module-level code; the only
   way out is the closing code fence, which ends the reply (the search's stop string).
 
-Indentation levels and Python's statement grammar are not checked: the grammar is a cheap
-filter, not a parser (``ast`` still decides what parses). The backend applies it as
+Indentation levels and Python's statement grammar are not the grammar's: it is a cheap filter,
+not a parser. For a whole-function reply (prefilled header) the batch engine also checks each
+finished line with Python's own parser (``syntax_state``): a line after which the function can
+no longer be Python, whatever follows (``[x for x in y if x, z]``, ``(a with b)``, a dedent to
+no enclosing level), is taken back, its tokens and KV cells dropped, and written again, at
+most ``MAX_LINE_RETRIES`` times before the reply stops there (the tokens taken back still
+count). The backend applies it as
 llama.cpp's own sampler does with a grammar: sample as usual, check the token, and only when
 it is rejected filter the whole vocabulary and sample again (``batch.py``), so an accepted
 token costs one check and the reply is the one unconstrained sampling would give wherever it
@@ -27,6 +32,11 @@ was already valid.
 """
 
 from __future__ import annotations
+
+import ast
+import codeop
+import warnings
+from typing import Literal
 
 _COMMON = r"""
 item ::= [^\n()\[\]{}"'`#\\] | "\\\n" | group | str
@@ -62,4 +72,36 @@ def code_grammar(*, indented: bool) -> str:
     return (_INDENTED if indented else _FREE).strip() + "\n" + _COMMON.strip() + "\n"
 
 
-__all__ = ["code_grammar"]
+_FLAGS = (
+    ast.PyCF_ONLY_AST
+    | int(vars(codeop)["PyCF_ALLOW_INCOMPLETE_INPUT"])
+    | int(vars(codeop)["PyCF_DONT_IMPLY_DEDENT"])
+)
+"""Parse only (no symbol table: ``nonlocal`` or ``break`` out of context are the tree's to
+judge, as for ``ast.parse``), and tell input that could still go on from input that cannot."""
+
+MAX_LINE_RETRIES = 2
+"""How often a reply's line that cannot be Python is written again before the reply stops."""
+
+
+def syntax_state(code: str) -> Literal["complete", "incomplete", "invalid"]:
+    """Whether ``code`` (a function's source so far, ending with a newline) parses, could
+    still become Python with more lines (an open block, bracket, string or continuation), or
+    cannot whatever follows (``codeop``'s incomplete-input test, parse only)."""
+    if code.rstrip("\n").endswith("\\"):
+        return "incomplete"  # a line continuation: the statement goes on
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compile(code, "<reply>", "exec", _FLAGS)
+            return "complete"
+        except (SyntaxError, ValueError, OverflowError):
+            pass
+        try:
+            compile(code + "\n", "<reply>", "exec", _FLAGS)
+            return "complete"
+        except (SyntaxError, ValueError, OverflowError) as err:
+            return "incomplete" if "incomplete input" in str(err) else "invalid"
+
+
+__all__ = ["MAX_LINE_RETRIES", "code_grammar", "syntax_state"]

@@ -127,6 +127,7 @@ class LlamaBackend:
                     stops=[r.stop for r in chunk],
                     cancel=cancel,
                     grammars=[r.prompt.grammar for r in chunk],
+                    code_prefixes=[_code_prefix(r.prompt) for r in chunk],
                 )
                 start += width
         return out
@@ -194,6 +195,12 @@ class LlamaBackend:
             completion_tokens=int(usage["completion_tokens"]),
             seconds=time.perf_counter() - started,
         )
+
+
+def _code_prefix(prompt: Prompt) -> str | None:
+    """The code a constrained reply continues (the prefilled header), to syntax-check its
+    lines against (``batch.Batcher``); None: a reply that is not a whole function."""
+    return prompt.prefill_code if prompt.grammar and prompt.prefill_code.strip() else None
 
 
 @atexit.register
