@@ -9,14 +9,15 @@ allows everything else Python code can contain:
 
 * brackets ``()``, ``[]``, ``{}`` nest and close in order (newlines allowed inside them);
 * string literals (``'``, ``"``, and their triple-quoted forms, any prefix) close, with
-  backslash escapes; brackets and ``#`` inside strings and comments are text;
+  backslash escapes; brackets and ``#`` inside strings are text;
 * a backslash outside a string only continues a line;
 * no comments: the model writes code, not prose (the original's comments are not shown to it,
   and a comment was where a reply most often rambled on until the token cap);
 * the first line holds code (no empty reply);
 * with ``indented=True`` (a reply prefilled with the function's header and the body's
-  indentation: ``prompt._code_prompt``) every further line is blank or indented, so the model cannot leave the function for module-level code; the only
-  way out is the closing code fence, which ends the reply (the search's stop string).
+  indentation: ``prompt._code_prompt``) every further line is blank or indented, so the model
+  cannot leave the function for module-level code; the only way out is the closing code
+  fence, which ends the reply (the search's stop string).
 
 Indentation levels and Python's statement grammar are not the grammar's: it is a cheap filter,
 not a parser. For a whole-function reply (prefilled header) the batch engine also checks each
