@@ -159,6 +159,18 @@ def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:
     return {child: node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
 
 
+def _prepared(
+    source: str,
+) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, dict[ast.AST, ast.AST], _Source] | None:
+    """What a source-level transform starts from: the function's tree, each node's parent,
+    and the source to edit (None: no function parses)."""
+    parsed = _parse(source)
+    if parsed is None:
+        return None
+    fn = parsed[1]
+    return fn, _parents(fn), _Source(source)
+
+
 def _statement_of(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> ast.stmt | None:
     while node in parents and not isinstance(node, ast.stmt):
         node = parents[node]
@@ -347,12 +359,10 @@ _CONSTANT_TYPES = (str, bytes, int, float, bool, type(None))
 
 
 def set_membership(source: str, context: Context) -> str | None:
-    parsed = _parse(source)
-    if parsed is None:
+    prepared = _prepared(source)
+    if prepared is None:
         return None
-    _tree, fn = parsed
-    parents = _parents(fn)
-    out = _Source(source)
+    fn, parents, out = prepared
     stored = _stored(fn)
     taken = _all_names(fn)
     by_name: dict[str, list[ast.Name]] = {}
@@ -405,12 +415,10 @@ def _insertable(statement: ast.stmt, out: _Source, parents: dict[ast.AST, ast.AS
 
 
 def local_aliases(source: str, context: Context) -> str | None:
-    parsed = _parse(source)
-    if parsed is None:
+    prepared = _prepared(source)
+    if prepared is None:
         return None
-    _tree, fn = parsed
-    parents = _parents(fn)
-    out = _Source(source)
+    fn, parents, out = prepared
     taken = _all_names(fn)
     known = _parameters(fn) | set(_modules(context))
     bound_at: dict[str, int] = {}
@@ -810,12 +818,10 @@ def manual_count(source: str, context: Context) -> str | None:
     ``d.update(Counter(items))``: ``Counter`` counts in C, and updating the empty mapping from
     it gives the same keys in the same (first seen) order with the same counts. The loop's
     variables must not be used after it (the loop leaves them bound)."""
-    parsed = _parse(source)
-    if parsed is None:
+    prepared = _prepared(source)
+    if prepared is None:
         return None
-    _tree, fn = parsed
-    parents = _parents(fn)
-    out = _Source(source)
+    fn, parents, out = prepared
     for loop in _one_statement_loops(fn):
         counted = _counted_key(loop.body[0], loop.body)
         if counted is None:
@@ -883,12 +889,10 @@ def string_join(source: str, context: Context) -> str | None:
     becomes a list of pieces: ``_s_parts = ['']``, ``_s_parts.append(piece)`` in the loop, and
     ``s = ''.join(_s_parts)`` right after it. Not when the loop reads ``s``, is inside a
     ``try`` or ``with`` (a handler could see the partial string), or nothing else follows."""
-    parsed = _parse(source)
-    if parsed is None:
+    prepared = _prepared(source)
+    if prepared is None:
         return None
-    _tree, fn = parsed
-    parents = _parents(fn)
-    out = _Source(source)
+    fn, parents, out = prepared
     taken = _all_names(fn)
     used: set[str] = set()
     for loop in ast.walk(fn):
@@ -1215,12 +1219,10 @@ def dict_comprehension(source: str, context: Context) -> str | None:
     one ``if``) becomes ``d = {key: value for ... in ... if ...}``. The key or the value must be
     a name or a constant (a comprehension evaluates the key first, the assignment the value),
     ``d`` is not used in the loop otherwise, and the loop's variables are not used after it."""
-    parsed = _parse(source)
-    if parsed is None:
+    prepared = _prepared(source)
+    if prepared is None:
         return None
-    _tree, fn = parsed
-    parents = _parents(fn)
-    out = _Source(source)
+    fn, parents, out = prepared
     for loop in _one_statement_loops(fn):
         statement: ast.stmt = loop.body[0]
         condition: ast.expr | None = None
