@@ -59,6 +59,7 @@ def test_optimize_json_and_apply(project: Path, apply: bool):
         "faster": 1,
         "tool": 0,
         "region": 0,
+        "unparsed": {},
     }
     assert data["ci95"][0] > 1.1 and data["speedup"] >= data["ci95"][0]
     assert set(data["seconds"]) >= {"workload", "generation", "verification", "total"}

@@ -26,8 +26,8 @@ from speedsmith.lsp.hints import hover_markdown
 from speedsmith.report import CandidateCounts, HotRegion, HotSpot, OptimizeReport
 from speedsmith.search.budget import BudgetSpec, candidate_tokens
 from speedsmith.search.core import Search
-from speedsmith.search.prompt import HYPOTHESES_PREFILL
-from speedsmith.search.region import START_MARKER, hot_region, splice
+from speedsmith.search.prompt import HYPOTHESES_PREFILL, prompt_code
+from speedsmith.search.region import HOT_FOCUS, HOT_MARKERS, START_MARKER, hot_region, splice
 from speedsmith.search.strategies import StrategyConfig, run_search
 from speedsmith.settings import Settings
 from speedsmith.verify.harness import _measure
@@ -373,6 +373,8 @@ def _loop() -> RegionInfo:
 HOT = _loop()
 REGION_REPLY = "dupes += count - len(set(items))"
 WHOLE_REPLY = "def summarize(items):\n    return {'count': len(items)}\n"
+HOT_REPLY = prompt_code(splice(FN.source, HOT, REGION_REPLY))
+"""The whole function with only the hot loop rewritten, as the model sees it (no docstring)."""
 
 
 def fake_verdict(source: str) -> Verdict:
@@ -383,7 +385,8 @@ def fake_verdict(source: str) -> Verdict:
 
 @dataclass
 class KindBackend:
-    """Answers a region prompt with ``REGION_REPLY``, any other with ``WHOLE_REPLY``."""
+    """Answers a selection's region prompt with ``REGION_REPLY``, a hot-region proposal with
+    ``HOT_REPLY``, any other with ``WHOLE_REPLY``."""
 
     name: str = "kinds"
     prompts: list[Prompt] = field(default_factory=list)
@@ -403,6 +406,8 @@ class KindBackend:
             text = " Use a set.\n2. Count once."
         elif START_MARKER in prompt.user:
             text = REGION_REPLY
+        elif HOT_MARKERS[0] in prompt.user:
+            text = HOT_REPLY.removeprefix(prompt.prefill_code)
         else:
             text = WHOLE_REPLY.removeprefix(prompt.prefill_code)
         return Generation(text, 10, min(12, max_tokens), 0.0)
@@ -449,9 +454,11 @@ def test_region_proposals_are_a_kind_of_their_own(strategy: str, kinds: str):
         before, after = FN.source.split("\n"), (attempt.source or "").split("\n")
         assert after[:9] == before[:9] and after[10:] == before[12:], "the rest byte for byte"
         assert after[9] == "    " + REGION_REPLY
-    region_prompts = [p for p in backend.prompts if START_MARKER in p.user]
-    assert len(region_prompts) >= made.count("R")
-    # a region proposal's revisions rewrite the region again
+    hot_prompts = [p for p in backend.prompts if HOT_MARKERS[0] in p.user]
+    assert len(hot_prompts) >= made.count("R")
+    assert all(HOT_FOCUS in p.user and p.prefill_code.startswith("def ") for p in hot_prompts)
+    assert not any(START_MARKER in p.user for p in backend.prompts), "no region-only prompt"
+    # a hot-region proposal's revisions aim at the region again
     for index, attempt in enumerate(result.attempts):
         if attempt.parent is not None:
             assert attempt.region == result.attempts[attempt.parent].region, index
@@ -460,7 +467,7 @@ def test_region_proposals_are_a_kind_of_their_own(strategy: str, kinds: str):
 def test_no_hot_region_no_region_proposals():
     result, backend = _search("best-of-n", None)
     assert result.region == 0 and result.generated == 8
-    assert not any(START_MARKER in p.user for p in backend.prompts)
+    assert not any(m in p.user for p in backend.prompts for m in (START_MARKER, *HOT_MARKERS))
 
 
 def test_a_selection_turns_hot_regions_off():
@@ -559,7 +566,7 @@ def _entry(hot_lines: tuple[HotSpot, ...], region: HotRegion | None = None) -> C
             ["Where it spends its time",
              "- line 21: `if x in items[:i]:` 81% (4500 runs)",
              "- line 20: `for i, x in enumerate(items):` 12% (3000 runs)",
-             "Hot region lines 20-22 (93% of the time): 2 candidates rewrote only it"],
+             "Hot region lines 20-22 (93% of the time): 2 candidates aimed at it"],
             ["def summarize(items):` 1%"],
             id="numbered-where-the-function-is-now",
         ),
@@ -597,14 +604,15 @@ class WholeBackend(KindBackend):
 @pytest.mark.parametrize(
     ("selection", "parsed"),
     [
-        pytest.param(None, 4, id="hot-region-reply-taken-whole"),
+        pytest.param(None, 4, id="hot-region-proposals-are-whole-function-prompts"),
         pytest.param(HOT, 0, id="selection-never-widened"),
     ],
 )
 def test_a_whole_function_reply_to_a_region_prompt(selection: RegionInfo | None, parsed: int):
-    """The small model often answers a region prompt with the whole function: for a hot-region
-    proposal that is a whole-function candidate like any other; for the user's selection it is
-    rejected (the rest of the function must stay verbatim)."""
+    """The small model often answers a region prompt with the whole function: for the user's
+    selection that is rejected (the rest of the function must stay verbatim). A hot-region
+    proposal never asks for the region alone: its prompt is a whole-function one (header
+    prefilled) with the region marked, so the same reply is a candidate like any other."""
     backend = WholeBackend()
     result = run_search(
         FN,
@@ -620,9 +628,10 @@ def test_a_whole_function_reply_to_a_region_prompt(selection: RegionInfo | None,
         region=selection,
         hot_region=HOT,
     )
-    assert sum(START_MARKER in p.user for p in backend.prompts) == (4 if selection else 2)
+    assert sum(START_MARKER in p.user for p in backend.prompts) == (4 if selection else 0)
+    assert sum(HOT_MARKERS[0] in p.user for p in backend.prompts) == (0 if selection else 2)
     assert result.parsed == parsed
     if selection is None:
-        assert result.region == 0  # taken as whole-function candidates
+        assert result.region == 2  # the hot-region proposals, whole-function candidates
     else:
         assert all("whole function" in a.error for a in result.attempts)

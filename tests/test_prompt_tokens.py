@@ -277,6 +277,7 @@ def test_search_counts_truncated_and_tool_candidates():
     assert result.parsed == result.tool + 1
     truncated = next(a for a in result.attempts if a.truncated)
     assert truncated.source is None and "truncated" in truncated.error
+    assert result.unparsed == {"truncated": 1, "does not parse": 1}
 
 
 LONG_DOC = textwrap.dedent(

@@ -22,6 +22,7 @@ from speedsmith.search.budget import (
     CANDIDATE_LIMIT,
     MIN_GENERATION_TOKENS,
     BudgetSpec,
+    Meter,
     candidate_tokens,
     resolve,
 )
@@ -162,7 +163,27 @@ def test_budget_is_never_exceeded(strategy: str, tokens: int, cost: int):
         assert int(call["max_tokens"]) <= tokens - before  # type: ignore[call-overload]
         before += int(call["tokens"])  # type: ignore[call-overload]
     if result.route != "hopeless" and "depth" not in result.stopped:
-        assert tokens - spent < max(MIN_GENERATION_TOKENS, 1) or "improvement" in result.stopped
+        # It stops when a candidate would more likely be cut off by the budget than not:
+        # less left than its complete replies' median (every reply costs ``cost`` here),
+        # or than half the cap before the first.
+        cap = candidate_tokens(FN.source)
+        complete = any(not a.truncated and not a.tool for a in result.attempts)
+        needed = max(MIN_GENERATION_TOKENS, min(cost, cap) if complete else cap // 2)
+        assert tokens - spent < needed or "improvement" in result.stopped
+
+
+def test_no_candidate_starts_that_the_budget_would_mostly_cut_off():
+    meter = Meter(BudgetSpec(1000, math.inf, None, 200))
+    assert meter.needed_tokens == 100, "half the cap before any reply was read"
+    meter.note_reply(30, complete=True)
+    meter.note_reply(45, complete=True)
+    meter.note_reply(200, complete=False)  # cut off: says nothing of a complete reply's length
+    meter.note_reply(60, complete=True)
+    assert meter.needed_tokens == 45, "the median complete reply"
+    meter.charge(950)
+    assert meter.can_generate() and meter.max_tokens() == 50
+    meter.charge(10)
+    assert not meter.can_generate(), "40 left: the next reply would more likely be cut off"
 
 
 def test_wall_clock_cap_stops_the_search():

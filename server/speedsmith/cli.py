@@ -275,12 +275,15 @@ def _print_report(report: OptimizeReport, err: Console, *, display: str) -> None
             f"candidates: {c.generated} generated ({c.tool} by tools), {c.parsed} parsed "
             f"({rate}), {c.truncated} truncated, {c.equivalent} equivalent, {c.faster} faster"
         )
+        if c.unparsed:
+            why = ", ".join(f"{count} {reason}" for reason, count in c.unparsed.items())
+            err.print(f"not parsed: {why}")
         err.print(f"tokens: {report.tokens.prompt} prompt, {report.tokens.completion} completion")
     if report.hot_region is not None:
         hot = report.hot_region
         err.print(
             f"hot region: lines {hot.start}-{hot.end} ({hot.share:.0%} of the time), "
-            f"{c.region} candidates rewrote only it"
+            f"{c.region} candidates aimed at it"
         )
     if report.python:
         err.print(f"python: {report.python}", soft_wrap=True)

@@ -324,9 +324,10 @@ def _profile(
     (``verifier.profile``: capped at ``PROFILE_SECONDS``, in the sandbox, counted as
     verification time): its hot lines for revision prompts (returned as text, '' when there
     are none) and the report (``run.hot_lines``, shown by the hover), and the hot region the
-    search proposes rewrites of (``run.hot_region``, ``region.hot_region``). Runs for every
-    strategy, since every strategy makes region proposals; with a selection (no region
-    proposals) only for strategies that write revision prompts. Returns the seconds it took."""
+    search aims hot-region proposals at (``run.hot_region``, ``region.hot_region``). Runs for
+    every strategy, since every strategy makes hot-region proposals; with a selection (no
+    hot-region proposals) only for strategies that write revision prompts. Returns the
+    seconds it took."""
     if run.snapped is not None and run.settings.strategy not in REVISING:
         return "", 0.0
     progress("verification", f"Profiling {run.qualname} on the recorded calls")
@@ -398,6 +399,7 @@ def _conclude(
         truncated=result.truncated,
         tool=result.tool,
         region=result.region,
+        unparsed=result.unparsed,
     )
     tokens = TokenCounts(result.prompt_tokens, result.completion_tokens)
     started = time.perf_counter()
@@ -451,7 +453,7 @@ def _edit(
     run: _Run, source: str, fn: FunctionInfo, candidate: str, hot: RegionInfo | None = None
 ) -> FunctionEdit:
     """The edit for a verified candidate: only the region's lines when one was asked for, or
-    when the candidate rewrote only the hot region (``hot``, a region proposal)."""
+    when a hot-region proposal (``hot``) changed nothing outside the hot region."""
     region = run.snapped or hot
     if region is not None:
         replacement = replacement_of(candidate, fn.source, region)

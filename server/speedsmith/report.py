@@ -23,8 +23,11 @@ class CandidateCounts:
     tool: int = 0
     """Candidates written by tools without the model (``search/tools.py``; zero tokens)."""
     region: int = 0
-    """Region proposals: candidates that rewrote only the hot region (``OptimizeReport.
-    hot_region``), the rest of the function verbatim (in ``generated``)."""
+    """Hot-region proposals: candidates whose prompt marked the hot region (``OptimizeReport.
+    hot_region``) and asked to speed it up (whole-function rewrites; in ``generated``)."""
+    unparsed: dict[str, int] = field(default_factory=dict)
+    """Why candidates held no function to verify, by reason (``search.core.SearchResult.
+    unparsed``), e.g. ``{"does not parse": 2, "truncated": 1}``."""
 
 
 @dataclass(frozen=True)

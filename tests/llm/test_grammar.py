@@ -30,13 +30,13 @@ def vocab_model(embedded_model: Path) -> Iterator[Any]:
     model.close()
 
 
-def _accepts(model: Any, text: str, *, indented: bool) -> bool:
+def _accepts(model: Any, text: str, *, indented: bool, statements: bool = False) -> bool:
     """Whether the grammar lets the model write ``text`` (token by token, as sampling would)."""
     import llama_cpp as lc
 
     vocab = model._model.vocab
     grammar = lc.llama_sampler_init_grammar(
-        vocab, code_grammar(indented=indented).encode(), b"root"
+        vocab, code_grammar(indented=indented, statements=statements).encode(), b"root"
     )
     assert grammar, "the grammar does not parse"
     try:
@@ -68,6 +68,8 @@ def _accepts(model: Any, text: str, *, indented: bool) -> bool:
         pytest.param(" x = 1 + \\\n        2\n    return x\n```", True, True, id="continuation"),
         pytest.param("\n    return x\n```", True, True, id="blank-first-line"),
         pytest.param("def f(x):\n    return x\n```", False, True, id="free-column-0"),
+        pytest.param("\nfor x in xs:\n    s += x\n```", False, True, id="free-blank-first"),
+        pytest.param("    s = 0\n```", False, False, id="free-starts-indented"),
         pytest.param(" return f(x))\n```", True, False, id="closed-twice"),
         pytest.param(" return [x)\n```", True, False, id="mismatched"),
         pytest.param(" return f(x\n```", True, False, id="fence-inside-bracket"),
@@ -83,6 +85,25 @@ def test_grammar_accepts_code_and_rejects_what_cannot_parse(
     vocab_model: Any, text: str, indented: bool, valid: bool
 ):
     assert _accepts(vocab_model, text, indented=indented) is valid
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        pytest.param("total = 0\nfor x in xs:\n    total += x\n```", True, id="statements"),
+        pytest.param("default = {}\n```", True, id="def-prefix-of-a-name"),
+        pytest.param("classes = [c for c in cs]\n```", True, id="class-prefix-of-a-name"),
+        pytest.param("d = 1\nc = 2\n```", True, id="one-letter-names"),
+        pytest.param("(a, b) = b, a\n```", True, id="bracket-first"),
+        pytest.param("x = 1\ndef helper():\n    pass\n```", True, id="def-after-the-first-line"),
+        pytest.param("def total(xs):\n    return sum(xs)\n```", False, id="whole-function"),
+        pytest.param("class Cache:\n    pass\n```", False, id="class"),
+        pytest.param("@cache\ndef f():\n```", False, id="decorator"),
+        pytest.param("    total = 0\n```", False, id="indented"),
+    ],
+)
+def test_a_regions_replacement_starts_with_a_statement(vocab_model: Any, text: str, valid: bool):
+    assert _accepts(vocab_model, text, indented=False, statements=True) is valid
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +187,7 @@ def test_a_line_that_cannot_be_python_is_taken_back_then_the_reply_stops(backend
         prefill=f"```python\n{header}",
         prefill_code=header,
         grammar=code_grammar(indented=True),
+        check_lines=True,
     )
     taken = backend.batcher().stats.lines_taken_back
     made = backend.generate(prompt, max_tokens=120, temperature=0.7, seed=2, stop=(FENCE,))
@@ -173,3 +195,21 @@ def test_a_line_that_cannot_be_python_is_taken_back_then_the_reply_stops(backend
     assert made.text.count("\n") == 1  # the first line, written a third time, then stopped
     assert made.completion_tokens > len(made.text.split())  # the lines taken back count
     assert made.completion_tokens < 120
+
+
+@pytest.mark.real_model
+def test_statements_at_column_0_are_checked_on_their_own(backend: Any):
+    """A region's replacement (``check_lines`` with no prefilled code): statements at
+    column 0, each finished line checked as the start of a module; a line that cannot
+    continue it is taken back."""
+    prompt = Prompt(
+        system="You write Python.",
+        user="Write three statements that compute the sum of squares of xs into s.",
+        prefill="```python\n",
+        grammar=code_grammar(indented=False),
+        check_lines=True,
+    )
+    for seed in range(3):
+        made = backend.generate(prompt, max_tokens=80, temperature=0.9, seed=seed, stop=(FENCE,))
+        lines = made.text[: made.text.rfind("\n") + 1]
+        assert syntax_state(lines) != "invalid", made.text

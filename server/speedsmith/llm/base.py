@@ -22,6 +22,10 @@ class Prompt:
     grammar: str = ""
     """GBNF the reply must follow ('' for none; ``grammar.code_grammar``). The llama backend
     samples under it; backends that cannot constrain decoding ignore it."""
+    check_lines: bool = False
+    """Check each finished line of a ``grammar`` reply with Python's parser: a line after
+    which ``prefill_code`` + the reply can no longer be Python is written again
+    (``grammar.syntax_state``; the llama backend's batch engine)."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ allows everything else Python code can contain:
   fence, which ends the reply (the search's stop string).
 
 Indentation levels and Python's statement grammar are not the grammar's: it is a cheap filter,
-not a parser. For a whole-function reply (prefilled header) the batch engine also checks each
+not a parser. For a reply with ``Prompt.check_lines`` (a whole function after its prefilled
+header, or a region's statements, which start at column 0) the batch engine also checks each
 finished line with Python's own parser (``syntax_state``): a line after which the function can
 no longer be Python, whatever follows (``[x for x in y if x, z]``, ``(a with b)``, a dedent to
 no enclosing level), is taken back, its tokens and KV cells dropped, and written again, at
@@ -62,15 +63,59 @@ line ::= [ \t] item* "\n" | "\n"
 
 _FREE = r"""
 root ::= first line* end
-first ::= [ \n]* lead item* "\n"
+first ::= "\n"* lead item* "\n"
 line ::= item* "\n"
 """
 
 
-def code_grammar(*, indented: bool) -> str:
+_STATEMENTS = r"""
+root ::= first line* end
+first ::= "\n"* head item* "\n"
+line ::= item* "\n"
+"""
+
+_PLAIN = r"""\n()\[\]{}"'`#\\"""
+"""What ``item``'s character class leaves out: newline, brackets, quotes, ``#``, backslash."""
+
+NOT_FIRST = ("def ", "class ", "@")
+"""What the first line of a region's replacement may not start with: the model's habit is to
+answer a region prompt with the whole function (or a class around it), which cannot replace
+the region's statements."""
+
+
+def _head(words: tuple[str, ...]) -> str:
+    """Rules for ``head``: the first line's start, anything ``lead`` allows except ``words``
+    (a trie over their letters: a rule per proper prefix, excluding the letter that would
+    complete a word)."""
+    rules: list[str] = []
+
+    def node(prefix: str, name: str) -> None:
+        following = sorted({w[len(prefix)] for w in words if w.startswith(prefix) and w != prefix})
+        deeper = [c for c in following if prefix + c not in words]
+        excluded = "".join(following) + ("" if prefix else " \\t")
+        alternatives = [f"[^{excluded}{_PLAIN}]", "group", "str"]
+        for index, char in enumerate(deeper):
+            alternatives.append(f'"{char}" {name}{index}')
+            node(prefix + char, f"{name}{index}")
+        rules.append(f"{name} ::= " + " | ".join(alternatives))
+
+    node("", "head")
+    return "\n".join(reversed(rules))
+
+
+def code_grammar(*, indented: bool, statements: bool = False) -> str:
     """The GBNF text for a code reply; ``indented``: after the first line, every line is
-    blank or starts with whitespace (the reply is a function body after a prefilled header)."""
-    return (_INDENTED if indented else _FREE).strip() + "\n" + _COMMON.strip() + "\n"
+    blank or starts with whitespace (the reply is a function body after a prefilled header);
+    otherwise the first line of code starts at column 0 (statements, checked on their own).
+    ``statements`` (not ``indented``): the first line does not start with one of
+    ``NOT_FIRST`` (a region's replacement, not a function)."""
+    if indented:
+        head = _INDENTED
+    elif statements:
+        head = _STATEMENTS.strip() + "\n" + _head(NOT_FIRST)
+    else:
+        head = _FREE
+    return head.strip() + "\n" + _COMMON.strip() + "\n"
 
 
 _FLAGS = (

@@ -198,9 +198,9 @@ class LlamaBackend:
 
 
 def _code_prefix(prompt: Prompt) -> str | None:
-    """The code a constrained reply continues (the prefilled header), to syntax-check its
-    lines against (``batch.Batcher``); None: a reply that is not a whole function."""
-    return prompt.prefill_code if prompt.grammar and prompt.prefill_code.strip() else None
+    """The code a constrained reply continues (the prefilled header, or '' for statements at
+    column 0), to syntax-check its lines against (``batch.Batcher``); None: not checked."""
+    return prompt.prefill_code if prompt.grammar and prompt.check_lines else None
 
 
 @atexit.register

@@ -543,7 +543,7 @@ def hot_lines_markdown(report: OptimizeReport, fn: isolate.FunctionInfo | None =
         lines = f"line {first}" if first == last else f"lines {first}-{last}"
         text += (
             f"\n\nHot region {lines} ({region.share:.0%} of the time): "
-            f"{report.candidates.region} candidates rewrote only it"
+            f"{report.candidates.region} candidates aimed at it"
         )
     return text
 

@@ -30,7 +30,8 @@ SECONDS_PRESETS: dict[str, float] = {name: preset.seconds for name, preset in PR
 DEFAULT_SECONDS = NUMERIC_BUDGET_SECONDS
 """Wall-clock cap for numeric budgets when ``budgetSeconds`` is not set."""
 MIN_GENERATION_TOKENS = 24
-"""A generation with fewer tokens left cannot hold a function: the search stops instead."""
+"""A generation with fewer tokens left cannot hold a function: the search stops instead (or
+earlier: ``Meter.needed_tokens``)."""
 
 
 MIN_CANDIDATES: dict[str, int] = {name: preset.min_candidates for name, preset in PRESETS.items()}
@@ -91,6 +92,7 @@ class Meter:
         self._started = clock()
         self.spent_tokens = 0
         self.prompt_tokens = 0
+        self._complete_replies: list[int] = []
 
     @property
     def remaining_tokens(self) -> int:
@@ -104,7 +106,23 @@ class Meter:
         return self.elapsed_seconds >= self.spec.seconds
 
     def can_generate(self) -> bool:
-        return self.remaining_tokens >= MIN_GENERATION_TOKENS and not self.out_of_time()
+        return self.remaining_tokens >= self.needed_tokens and not self.out_of_time()
+
+    @property
+    def needed_tokens(self) -> int:
+        """What a new candidate needs for an even chance to be complete: the median length of
+        this search's complete replies so far (half the per-candidate cap before the first),
+        at least ``MIN_GENERATION_TOKENS``. With less left, the last candidate would mostly
+        be cut off by the budget, a truncated candidate paid for and never verified (about
+        one per run on real functions before this check), so the search stops instead."""
+        done = sorted(self._complete_replies)
+        typical = done[len(done) // 2] if done else self.spec.per_candidate_tokens // 2
+        return max(MIN_GENERATION_TOKENS, min(typical, self.spec.per_candidate_tokens))
+
+    def note_reply(self, completion_tokens: int, *, complete: bool) -> None:
+        """A candidate's reply was read: ``complete`` when it was not cut off by its cap."""
+        if complete:
+            self._complete_replies.append(completion_tokens)
 
     def max_tokens(self, cap: int | None = None) -> int:
         """What one generation may produce: the cap, or what is left if less."""

@@ -14,10 +14,11 @@ with priority) for them, and the next generation waits.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from speedsmith.llm.base import (
 )
 from speedsmith.search.budget import Meter
 from speedsmith.search.prompt import FENCE, extract, normalised
-from speedsmith.search.region import extract_region, rewrites_whole_function
+from speedsmith.search.region import extract_region
 from speedsmith.verify.verifier import Verdict
 
 Verifier = Callable[[str], Verdict]
@@ -44,7 +45,9 @@ ORIGINAL = -1
 """``Attempt.duplicate_of`` for a candidate that is the original function again."""
 REGION_EVERY = 2
 """With a hot region (``Search.hot_region``), every second fresh proposal (the second, the
-fourth...) rewrites only that region; the others, the first included, the whole function."""
+fourth...) is a hot-region proposal: the whole function, shown with the hot region marked and
+asked to speed that up (``region.build_prompt``); the others, the first included, plain
+whole-function proposals."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,8 @@ class Attempt:
     """The tool that wrote it without the model (``tools.py``, e.g. ``ruff``), '' for the
     model."""
     region: RegionInfo | None = None
-    """The hot region it rewrote, the rest of the function verbatim (a region proposal); None
-    for a whole-function rewrite (or one of the search's own region)."""
+    """The hot region its prompt asked to speed up (a hot-region proposal: a whole-function
+    rewrite with that region marked); None for a plain proposal."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,18 @@ class SearchResult:
 
     @property
     def region(self) -> int:
-        """Region proposals: candidates that rewrote only the hot region (in ``generated``)."""
+        """Hot-region proposals: candidates asked to speed up the hot region (in ``generated``)."""
         return sum(a.region is not None for a in self.attempts)
+
+    @property
+    def unparsed(self) -> dict[str, int]:
+        """Why candidates held no function, by reason (the error up to its first colon or
+        " to ": ``does not parse``, ``truncated``, ``changed the parameters``...), most
+        frequent first."""
+        reasons = Counter(
+            re.split(r":| to ", a.error, maxsplit=1)[0] for a in self.attempts if a.source is None
+        )
+        return dict(reasons.most_common())
 
     @property
     def equivalent(self) -> list[Attempt]:
@@ -157,8 +170,9 @@ class Slot:
     hypothesis: str = ""
     parent: int | None = None
     region: RegionInfo | None = None
-    """The hot region the candidate rewrites (``Search.hot_region``; ``search/region.py``);
-    None: the search's own region, or the whole function."""
+    """The hot region the candidate's prompt asked to speed up (``Search.hot_region``;
+    ``search/region.py``); None: a plain proposal (of the whole function, or of the search's
+    own region)."""
 
 
 Request = tuple[Prompt, float, Slot]
@@ -304,8 +318,6 @@ class Search:
             f"Generating candidate {len(self.attempts) + 1} "
             f"({self.meter.spent_tokens}/{self.meter.spec.tokens} tokens, {self.strategy}{kind})",
         )
-        # Hot-region proposals get the function's cap too: the small model answers most region
-        # prompts with the whole function, which a cap sized to the region cut off.
         cap = self.meter.max_tokens()
         generation = self.complete(prompt, temperature=temperature, cap=cap)
         return self.to_draft(prompt, generation, slot, cap)
@@ -318,8 +330,8 @@ class Search:
         return self.hot_region
 
     def region_of(self, index: int) -> RegionInfo | None:
-        """The hot region the attempt (or the earlier one it duplicates) rewrote: revising it
-        rewrites that region again. None for a whole-function attempt."""
+        """The hot region the attempt (or the earlier one it duplicates) was asked to speed up:
+        its revisions aim at that region again. None for a plain whole-function attempt."""
         return self.resolved(index).region
 
     def to_draft(self, prompt: Prompt, generation: Generation, slot: Slot, cap: int) -> Draft:
@@ -330,17 +342,13 @@ class Search:
             reply = prompt.prefill_code + reply
         code = reply.split(FENCE)[0]
         hit_cap = generation.completion_tokens >= cap and FENCE not in generation.text
-        hot = self.region is None and slot.region is not None
-        if hot and rewrites_whole_function(code, self.fn):
-            # A hot-region proposal answered with the whole function (the small model often
-            # does): a whole-function candidate like any other. A user's selection is never
-            # widened: there the rest of the function must stay verbatim.
-            slot = dataclasses.replace(slot, region=None)
-        region = slot.region or self.region
-        if region is not None:
-            extracted = extract_region(code, self.fn, region, hit_cap=hit_cap)
+        # A hot-region proposal is a whole-function rewrite (``region.build_prompt``); only
+        # the user's selection is rewritten on its own, the rest of the function verbatim.
+        if self.region is not None:
+            extracted = extract_region(code, self.fn, self.region, hit_cap=hit_cap)
         else:
             extracted = extract(code, self.fn, hit_cap=hit_cap)
+        self.meter.note_reply(generation.completion_tokens, complete=not extracted.truncated)
         return Draft(
             extracted.source,
             extracted.error,

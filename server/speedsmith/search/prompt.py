@@ -135,6 +135,7 @@ def _code_prompt(user: str, header: str = "") -> Prompt:
         prefill=f"{FENCE}python\n{code}",
         prefill_code=code,
         grammar=code_grammar(indented=bool(header)),
+        check_lines=bool(header),
     )
 
 
@@ -149,12 +150,23 @@ def prompt_code(source: str) -> str:
     return strip(source).code
 
 
-def build_prompt(fn: FunctionInfo, context: Context, idea: str | None = None) -> Prompt:
+def build_prompt(
+    fn: FunctionInfo,
+    context: Context,
+    idea: str | None = None,
+    *,
+    shown: str | None = None,
+    focus: str = "",
+) -> Prompt:
     """Ask for a faster rewrite; ``idea`` is an optimisation hypothesis to follow. The function
-    is shown without docstring and comments; detected patterns give the example and hints."""
+    is shown without docstring and comments (or as ``shown``: the same code with marker
+    comments, ``region.build_hot_prompt``, whose ``focus`` sentence follows it); detected
+    patterns give the hints."""
     code = prompt_code(fn.source)
     found = _found(fn, context)
-    lines = [ASK, "", *_context_parts(context, code), _block(code)]
+    lines = [ASK, "", *_context_parts(context, code), _block(shown or code)]
+    if focus:
+        lines += ["", focus]
     if idea:
         lines += ["", f"Idea: {idea}."]
     hints = _hints(found, idea)
@@ -170,15 +182,21 @@ def build_revision_prompt(
     feedback: str,
     idea: str | None = None,
     hot_lines: str = "",
+    *,
+    shown: str | None = None,
+    focus: str = "",
 ) -> Prompt:
     """Ask to revise ``previous`` (an earlier candidate) given the verifier's ``feedback``;
-    ``hot_lines`` (``hot_lines_text``) says where the original spends its time."""
+    ``hot_lines`` (``hot_lines_text``) says where the original spends its time; ``shown`` and
+    ``focus`` as in ``build_prompt``."""
     code = prompt_code(fn.source)
     found = _found(fn, context)
-    lines = [ASK, "", *_context_parts(context, code), _block(code), ""]
+    lines = [ASK, "", *_context_parts(context, code), _block(shown or code), ""]
     lines += ["An earlier attempt:", "", _block(prompt_code(previous)), "", f"Result: {feedback}"]
     if hot_lines:
         lines.append(hot_lines)
+    if focus:
+        lines.append(focus)
     if idea:
         lines.append(f"Idea: {idea}.")
     lines += _hints(found, idea)

@@ -109,9 +109,9 @@ def run_search(
     ``tools``, the zero-token candidates (``tools.tool_candidates``) are verified first. With
     ``region`` (``isolate.snap_region``), every candidate rewrites only those statements
     (``search/region.py``) and no tool runs (tools rewrite the whole function). With
-    ``hot_region`` (``region.hot_region``) and no ``region``, every second fresh proposal
-    rewrites only the hot region (``Search.proposal_region``) and revisions keep the kind of
-    what they revise."""
+    ``hot_region`` (``region.hot_region``) and no ``region``, every second fresh proposal is
+    asked to speed up the hot region, marked in the function it rewrites whole
+    (``Search.proposal_region``), and revisions keep the kind of what they revise."""
     if config.name not in _RUNNERS:
         raise ValueError(f"unknown strategy {config.name!r}: expected one of {STRATEGIES}")
     search = Search(
@@ -145,13 +145,14 @@ def run_search(
 def _samples(search: Search, count: int | None, round: int = 0, start: int = 0) -> list[int]:
     """``count`` independent samples (None: as many as the budget pays for), verified; the
     temperatures continue the spread from sample ``start``, and so do the proposal kinds
-    (``Search.proposal_region``: with a hot region, every second sample rewrites only it)."""
+    (``Search.proposal_region``: with a hot region, every second sample is asked to speed it
+    up)."""
     prompts: dict[RegionInfo | None, Prompt] = {
         None: build_prompt(search.fn, search.context, region=search.region)
     }
     if search.hot_region is not None:
         prompts[search.hot_region] = build_prompt(
-            search.fn, search.context, region=search.hot_region
+            search.fn, search.context, hot_region=search.hot_region
         )
     indices = range(start, start + count) if count is not None else itertools.count(start)
     return search.round(
@@ -167,8 +168,8 @@ def _samples(search: Search, count: int | None, round: int = 0, start: int = 0) 
 def _revision(
     search: Search, index: int, idea: str | None = None
 ) -> tuple[Prompt, RegionInfo | None]:
-    """The prompt revising attempt ``index`` and the hot region it rewrites (that of the
-    attempt: a region proposal's revisions rewrite the region again)."""
+    """The prompt revising attempt ``index`` and the hot region it aims at (that of the
+    attempt: a hot-region proposal's revisions aim at the region again)."""
     hot = search.region_of(index)
     prompt = build_revision_prompt(
         search.fn,
@@ -177,7 +178,8 @@ def _revision(
         search.feedback(index),
         idea=idea,
         hot_lines=search.hot_lines,
-        region=hot or search.region,
+        region=search.region,
+        hot_region=hot,
     )
     return prompt, hot
 
@@ -356,7 +358,7 @@ def maxmode_strategy(search: Search, config: StrategyConfig) -> None:
             if base is None:  # a branch's fresh proposals: the kind of its index
                 hot = search.proposal_region(branch)
                 prompt = build_prompt(
-                    search.fn, search.context, idea=idea, region=hot or search.region
+                    search.fn, search.context, idea=idea, region=search.region, hot_region=hot
                 )
             else:
                 prompt, hot = _revision(search, base, idea)
