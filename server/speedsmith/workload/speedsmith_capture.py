@@ -54,6 +54,7 @@ import json
 import marshal
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -884,6 +885,13 @@ def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> 
 def pytest_configure(config: Any) -> None:
     _configure()
     _STATE["rootdir"] = str(config.rootpath)
+    if _CONFIG and _CONFIG.get("mode") == "record":
+        # At the time limit the run is interrupted (SIGINT) and saves what it recorded; a
+        # process started with SIGINT ignored (a background job of a non-interactive shell)
+        # passes that on to pytest, which would then be killed with nothing saved.
+        with contextlib.suppress(ValueError, OSError):
+            if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
     _install()
     _rescan_if_new_modules()
 
