@@ -163,9 +163,9 @@ def test_budget_is_never_exceeded(strategy: str, tokens: int, cost: int):
         assert int(call["max_tokens"]) <= tokens - before  # type: ignore[call-overload]
         before += int(call["tokens"])  # type: ignore[call-overload]
     if result.route != "hopeless" and "depth" not in result.stopped:
-        # It stops when a candidate would more likely be cut off by the budget than not:
-        # less left than its complete replies' median (every reply costs ``cost`` here),
-        # or than half the cap before the first.
+        # It stops when a candidate would likely be cut off by the budget: less left than
+        # three in four of its complete replies (every reply costs ``cost`` here), or than
+        # half the cap before the first.
         cap = candidate_tokens(FN.source)
         complete = any(not a.truncated and not a.tool for a in result.attempts)
         needed = max(MIN_GENERATION_TOKENS, min(cost, cap) if complete else cap // 2)
@@ -179,11 +179,11 @@ def test_no_candidate_starts_that_the_budget_would_mostly_cut_off():
     meter.note_reply(45, complete=True)
     meter.note_reply(200, complete=False)  # cut off: says nothing of a complete reply's length
     meter.note_reply(60, complete=True)
-    assert meter.needed_tokens == 45, "the median complete reply"
-    meter.charge(950)
-    assert meter.can_generate() and meter.max_tokens() == 50
-    meter.charge(10)
-    assert not meter.can_generate(), "40 left: the next reply would more likely be cut off"
+    assert meter.needed_tokens == 60, "as long as three in four complete replies"
+    meter.charge(930)
+    assert meter.can_generate() and meter.max_tokens() == 70
+    meter.charge(20)
+    assert not meter.can_generate(), "50 left: the next reply would likely be cut off"
 
 
 def test_wall_clock_cap_stops_the_search():

@@ -79,6 +79,10 @@ def _accepts(model: Any, text: str, *, indented: bool, statements: bool = False)
         pytest.param(" return `x`\n```", True, False, id="backticks"),
         pytest.param(" return x  # the sum\n```", True, False, id="comment"),
         pytest.param("\ndef other():\n```", True, False, id="blank-then-column-0"),
+        pytest.param(' """Sum the squares."""\n    return 1\n```', True, False, id="docstring"),
+        pytest.param('\n    """Sum."""\n```', True, False, id="docstring-after-a-blank"),
+        pytest.param(' return "abc" + x\n```', True, True, id="string-later-in-the-line"),
+        pytest.param(' x = 1\n    """not first"""\n```', True, True, id="string-statement-later"),
     ],
 )
 def test_grammar_accepts_code_and_rejects_what_cannot_parse(
@@ -100,6 +104,7 @@ def test_grammar_accepts_code_and_rejects_what_cannot_parse(
         pytest.param("class Cache:\n    pass\n```", False, id="class"),
         pytest.param("@cache\ndef f():\n```", False, id="decorator"),
         pytest.param("    total = 0\n```", False, id="indented"),
+        pytest.param('"""Docstring."""\n```', False, id="string-first"),
     ],
 )
 def test_a_regions_replacement_starts_with_a_statement(vocab_model: Any, text: str, valid: bool):
@@ -195,6 +200,30 @@ def test_a_line_that_cannot_be_python_is_taken_back_then_the_reply_stops(backend
     assert made.text.count("\n") == 1  # the first line, written a third time, then stopped
     assert made.completion_tokens > len(made.text.split())  # the lines taken back count
     assert made.completion_tokens < 120
+
+
+@pytest.mark.real_model
+def test_a_runaway_line_is_taken_back(backend: Any, monkeypatch: pytest.MonkeyPatch):
+    """A checked reply's line longer than ``MAX_LINE_BYTES`` is taken back like an invalid
+    one (here the limit is lowered so that ordinary lines run away)."""
+    from speedsmith.llm import batch
+
+    monkeypatch.setattr(batch, "MAX_LINE_BYTES", 12)
+    header = "def total(xs):\n    "
+    prompt = Prompt(
+        system="You write Python.",
+        user=f"Make this faster:\n```python\n{SOURCE}```",
+        prefill=f"```python\n{header}",
+        prefill_code=header,
+        grammar=code_grammar(indented=True),
+        check_lines=True,
+    )
+    taken = backend.batcher().stats.lines_taken_back
+    made = backend.generate(prompt, max_tokens=80, temperature=0.7, seed=3, stop=(FENCE,))
+    assert backend.batcher().stats.lines_taken_back > taken
+    lines = made.text.split("\n")
+    assert all(len(line.encode()) <= 12 + 1 for line in lines[:-1]), made.text
+    assert made.completion_tokens < 80
 
 
 @pytest.mark.real_model

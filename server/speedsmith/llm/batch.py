@@ -42,7 +42,7 @@ import numpy as np
 
 from speedsmith.errors import Cancelled, ModelError
 from speedsmith.llm.base import Generation
-from speedsmith.llm.grammar import MAX_LINE_RETRIES, syntax_state
+from speedsmith.llm.grammar import MAX_LINE_BYTES, MAX_LINE_RETRIES, syntax_state
 
 PENALTY_LAST_N = 64
 """llama-cpp-python's default ``last_n_tokens_size``: the window of the repeat penalty."""
@@ -339,6 +339,8 @@ class Batcher:
                 return
         if seq.code_prefix is not None and text.count(b"\n") > seq.newlines:
             self._check_line(seq)
+        elif seq.code_prefix is not None and len(text) - text.rfind(b"\n") > MAX_LINE_BYTES:
+            self._take_back(seq)  # a runaway line: the model rambling on, not code
         if len(seq.completion) + seq.discarded >= seq.max_tokens:
             seq.done = True
 
@@ -354,6 +356,11 @@ class Batcher:
                 self._lc.llama_sampler_free(seq.line_grammar)
                 seq.line_grammar = self._clone(seq.grammar)
             return
+        self._take_back(seq)
+
+    def _take_back(self, seq: _Seq) -> None:
+        """Drop the line being written (tokens, KV cells, grammar state) to be written again,
+        or stop the reply after ``MAX_LINE_RETRIES`` tries."""
         if seq.retries >= MAX_LINE_RETRIES:
             seq.done = True  # the reply cannot parse past this line: stop paying for it
             return

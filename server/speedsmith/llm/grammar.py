@@ -13,7 +13,10 @@ allows everything else Python code can contain:
 * a backslash outside a string only continues a line;
 * no comments: the model writes code, not prose (the original's comments are not shown to it,
   and a comment was where a reply most often rambled on until the token cap);
-* the first line holds code (no empty reply);
+* the first line holds code (no empty reply), and with ``indented=True`` or ``statements=True``
+  it does not start with a string: a docstring the model writes is tokens spent on what the
+  original's docstring replaces (``strip.splice_docstring``), and the 135M model's docstrings
+  were where it most often wrote prose until the token cap;
 * with ``indented=True`` (a reply prefilled with the function's header and the body's
   indentation: ``prompt._code_prompt``) every further line is blank or indented, so the model
   cannot leave the function for module-level code; the only way out is the closing code
@@ -56,7 +59,8 @@ end ::= "```" [^\x00]* | ""
 
 _INDENTED = r"""
 root ::= first line* end
-first ::= [ ]* lead item* "\n" | "\n" blank* [ \t]+ lead item* "\n"
+first ::= [ ]* code item* "\n" | "\n" blank* [ \t]+ code item* "\n"
+code ::= [^ \t\n()\[\]{}"'`#\\] | group
 blank ::= [ \t]* "\n"
 line ::= [ \t] item* "\n" | "\n"
 """
@@ -84,16 +88,16 @@ the region's statements."""
 
 
 def _head(words: tuple[str, ...]) -> str:
-    """Rules for ``head``: the first line's start, anything ``lead`` allows except ``words``
-    (a trie over their letters: a rule per proper prefix, excluding the letter that would
-    complete a word)."""
+    """Rules for ``head``: the first line's start, anything ``lead`` allows except a string
+    and ``words`` (a trie over their letters: a rule per proper prefix, excluding the letter
+    that would complete a word)."""
     rules: list[str] = []
 
     def node(prefix: str, name: str) -> None:
         following = sorted({w[len(prefix)] for w in words if w.startswith(prefix) and w != prefix})
         deeper = [c for c in following if prefix + c not in words]
         excluded = "".join(following) + ("" if prefix else " \\t")
-        alternatives = [f"[^{excluded}{_PLAIN}]", "group", "str"]
+        alternatives = [f"[^{excluded}{_PLAIN}]", "group"] + (["str"] if prefix else [])
         for index, char in enumerate(deeper):
             alternatives.append(f'"{char}" {name}{index}')
             node(prefix + char, f"{name}{index}")
@@ -128,6 +132,10 @@ judge, as for ``ast.parse``), and tell input that could still go on from input t
 
 MAX_LINE_RETRIES = 2
 """How often a reply's line that cannot be Python is written again before the reply stops."""
+MAX_LINE_BYTES = 240
+"""A checked reply's line longer than this is taken back like one that cannot be Python: code
+lines are rarely half as long (ruff's default limit is 88), and the 135M model's longest lines
+were runaway expressions it kept writing until the token cap."""
 
 
 def syntax_state(code: str) -> Literal["complete", "incomplete", "invalid"]:
@@ -150,4 +158,4 @@ def syntax_state(code: str) -> Literal["complete", "incomplete", "invalid"]:
             return "incomplete" if "incomplete input" in str(err) else "invalid"
 
 
-__all__ = ["MAX_LINE_RETRIES", "code_grammar", "syntax_state"]
+__all__ = ["MAX_LINE_BYTES", "MAX_LINE_RETRIES", "code_grammar", "syntax_state"]

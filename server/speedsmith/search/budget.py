@@ -110,13 +110,13 @@ class Meter:
 
     @property
     def needed_tokens(self) -> int:
-        """What a new candidate needs for an even chance to be complete: the median length of
-        this search's complete replies so far (half the per-candidate cap before the first),
-        at least ``MIN_GENERATION_TOKENS``. With less left, the last candidate would mostly
-        be cut off by the budget, a truncated candidate paid for and never verified (about
-        one per run on real functions before this check), so the search stops instead."""
+        """What a new candidate needs to be likely complete: as long as three in four of this
+        search's complete replies so far (half the per-candidate cap before the first), at
+        least ``MIN_GENERATION_TOKENS``. With less left, the last candidate would often be cut
+        off by the budget, a truncated candidate paid for and never verified (one or two per
+        run on real functions before this check), so the search stops instead."""
         done = sorted(self._complete_replies)
-        typical = done[len(done) // 2] if done else self.spec.per_candidate_tokens // 2
+        typical = done[len(done) * 3 // 4] if done else self.spec.per_candidate_tokens // 2
         return max(MIN_GENERATION_TOKENS, min(typical, self.spec.per_candidate_tokens))
 
     def note_reply(self, completion_tokens: int, *, complete: bool) -> None:
