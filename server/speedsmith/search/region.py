@@ -3,7 +3,7 @@
 A region (``isolate.RegionInfo``: whole statements of one block, found by ``snap_region``) is
 shown to the model inside its function, between two marker comments, and again on its own;
 the model writes only the region's replacement, statements at column 0 (a grammar that does
-not let the first line start a ``def``, ``class`` or decorator, each finished line checked
+not let the first line start a ``def``, ``class``, decorator or string, each line checked
 with Python's parser: ``llm/grammar.py``). The candidate that is verified is the whole
 function with the region's lines replaced (``splice``): the replacement re-indented to the
 region's indentation, every other line of the function byte for byte. Verification does not
