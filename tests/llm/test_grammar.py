@@ -180,20 +180,24 @@ def test_syntax_state_tells_what_can_still_become_python(code: str, state: str):
     assert syntax_state(code) == state
 
 
+def _checked(user: str, header: str) -> Prompt:
+    """A syntax-checked prompt whose reply continues ``header`` ('' for statements)."""
+    return Prompt(
+        system="You write Python.",
+        user=user,
+        prefill=f"```python\n{header}",
+        prefill_code=header,
+        grammar=code_grammar(indented=bool(header)),
+        check_lines=True,
+    )
+
+
 @pytest.mark.real_model
 def test_a_line_that_cannot_be_python_is_taken_back_then_the_reply_stops(backend: Any):
     """After a prefilled header whose code already cannot parse, every finished line is
     invalid: it is taken back ``MAX_LINE_RETRIES`` times (its tokens still counted), then the
     reply stops after its first line instead of running on to the cap."""
-    header = "def f(xs):\n    return (xs with 1)\n    "
-    prompt = Prompt(
-        system="You write Python.",
-        user="Continue the function.",
-        prefill=f"```python\n{header}",
-        prefill_code=header,
-        grammar=code_grammar(indented=True),
-        check_lines=True,
-    )
+    prompt = _checked("Continue the function.", "def f(xs):\n    return (xs with 1)\n    ")
     taken = backend.batcher().stats.lines_taken_back
     made = backend.generate(prompt, max_tokens=120, temperature=0.7, seed=2, stop=(FENCE,))
     assert backend.batcher().stats.lines_taken_back - taken == MAX_LINE_RETRIES
@@ -209,15 +213,7 @@ def test_a_runaway_line_is_taken_back(backend: Any, monkeypatch: pytest.MonkeyPa
     from speedsmith.llm import batch
 
     monkeypatch.setattr(batch, "MAX_LINE_BYTES", 12)
-    header = "def total(xs):\n    "
-    prompt = Prompt(
-        system="You write Python.",
-        user=f"Make this faster:\n```python\n{SOURCE}```",
-        prefill=f"```python\n{header}",
-        prefill_code=header,
-        grammar=code_grammar(indented=True),
-        check_lines=True,
-    )
+    prompt = _checked(f"Make this faster:\n```python\n{SOURCE}```", "def total(xs):\n    ")
     taken = backend.batcher().stats.lines_taken_back
     made = backend.generate(prompt, max_tokens=80, temperature=0.7, seed=3, stop=(FENCE,))
     assert backend.batcher().stats.lines_taken_back > taken
@@ -231,13 +227,7 @@ def test_statements_at_column_0_are_checked_on_their_own(backend: Any):
     """A region's replacement (``check_lines`` with no prefilled code): statements at
     column 0, each finished line checked as the start of a module; a line that cannot
     continue it is taken back."""
-    prompt = Prompt(
-        system="You write Python.",
-        user="Write three statements that compute the sum of squares of xs into s.",
-        prefill="```python\n",
-        grammar=code_grammar(indented=False),
-        check_lines=True,
-    )
+    prompt = _checked("Write three statements that compute the sum of squares of xs into s.", "")
     for seed in range(3):
         made = backend.generate(prompt, max_tokens=80, temperature=0.9, seed=seed, stop=(FENCE,))
         lines = made.text[: made.text.rfind("\n") + 1]
