@@ -340,36 +340,27 @@ def run(root: Path, args: argparse.Namespace) -> int:
     # 2. 1,000 didChange/s for 10 s, a codeAction every 50 changes
     edit_line = LINES - 1
 
-    def change(column: int) -> None:
+    def edit(first: int, last: int, text: str) -> None:
+        """A didChange replacing columns ``first``..``last`` of the edited line with ``text``."""
         nonlocal version
         version += 1
-        position = {"line": edit_line, "character": column}
+        where = {
+            "start": {"line": edit_line, "character": first},
+            "end": {"line": edit_line, "character": last},
+        }
         client.notify(
             "textDocument/didChange",
             {
                 "textDocument": {"uri": uri, "version": version},
-                "contentChanges": [{"range": {"start": position, "end": position}, "text": "x"}],
+                "contentChanges": [{"range": where, "text": text}],
             },
         )
 
+    def change(column: int) -> None:
+        edit(column, column, "x")
+
     def undo(column: int) -> None:
-        nonlocal version
-        version += 1
-        client.notify(
-            "textDocument/didChange",
-            {
-                "textDocument": {"uri": uri, "version": version},
-                "contentChanges": [
-                    {
-                        "range": {
-                            "start": {"line": edit_line, "character": column},
-                            "end": {"line": edit_line, "character": column + 1},
-                        },
-                        "text": "",
-                    }
-                ],
-            },
-        )
+        edit(column, column + 1, "")
 
     if "typing" in args.parts:
         # 1b. a keystroke, then a codeAction on that new version (a text never seen before: the
@@ -382,40 +373,14 @@ def run(root: Path, args: argparse.Namespace) -> int:
             time.sleep(max(0.0, paced - time.perf_counter()))
             search.ensure()
             if column == 40:
-                version += 1
-                client.notify(
-                    "textDocument/didChange",
-                    {
-                        "textDocument": {"uri": uri, "version": version},
-                        "contentChanges": [
-                            {
-                                "range": {
-                                    "start": {"line": edit_line, "character": 0},
-                                    "end": {"line": edit_line, "character": column},
-                                },
-                                "text": "",
-                            }
-                        ],
-                    },
-                )
+                edit(0, column, "")
                 column = 0
             change(column)
             column += 1
             typed.append(
                 client.timed("textDocument/codeAction", code_action(middle_def + 1 + column % 3))
             )
-        undo_all = {
-            "range": {
-                "start": {"line": edit_line, "character": 0},
-                "end": {"line": edit_line, "character": column},
-            },
-            "text": "",
-        }
-        version += 1
-        client.notify(
-            "textDocument/didChange",
-            {"textDocument": {"uri": uri, "version": version}, "contentChanges": [undo_all]},
-        )
+        edit(0, column, "")
         figures["codeAction_after_keystroke_during_search"] = summary(typed)
         say(f"1b. done: {figures['codeAction_after_keystroke_during_search']}")
 
